@@ -48,3 +48,17 @@ describe('handles', () => {
     expect(() => asHandle(input)).toThrow(InvalidHandleError)
   })
 })
+
+describe('service identities', async () => {
+  const { serviceIdentity } = await import('./service-identity.ts')
+  it('encode the port and carry the fragment in the audience', () => {
+    const id = serviceIdentity('LocalHost:2586', 'hearth_router', { https: false })
+    expect(id.did).toBe('did:web:localhost%3A2586')
+    expect(id.audience).toBe('did:web:localhost%3A2586#hearth_router')
+    expect(id.url).toBe('http://localhost:2586')
+    expect(isDid(id.did)).toBe(true)
+  })
+  it.each(['http://x', 'a/b', 'host:port'])('refuse %s as a host', (host) => {
+    expect(() => serviceIdentity(host, 'hearth_router', { https: true })).toThrow(TypeError)
+  })
+})

@@ -45,3 +45,7 @@ export { fingerprint } from './fingerprint.ts'
 
 // Bytes
 export { concatBytes, equalBytes, fromHex, sha256, toHex, utf8 } from './bytes.ts'
+
+// Service identities (did:web + fragment)
+export { serviceDidDocument, serviceIdentity } from './service-identity.ts'
+export type { ServiceIdentity } from './service-identity.ts'
