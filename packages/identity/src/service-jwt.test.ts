@@ -237,3 +237,16 @@ describe('verifyServiceJwt', () => {
     ).rejects.toThrow(TypeError)
   })
 })
+
+describe('bearerToken', async () => {
+  const { bearerToken } = await import('./service-jwt.ts')
+  it('extracts the token', () => {
+    expect(bearerToken('Bearer a.b.c')).toBe('a.b.c')
+  })
+  it.each([undefined, '', 'Basic abc', 'Bearer', 'Bearer a b', 'bearer a.b.c'])(
+    'refuses %j',
+    (header) => {
+      expect(() => bearerToken(header)).toThrow(expect.objectContaining({ reason: 'MissingToken' }))
+    },
+  )
+})

@@ -30,6 +30,7 @@ export type ServiceJwtFailure =
   | 'UnresolvableIssuer'
   | 'BadSignature'
   | 'ReplayCacheFull'
+  | 'MissingToken'
 
 export class ServiceJwtError extends Error {
   readonly reason: ServiceJwtFailure
@@ -196,4 +197,14 @@ export async function verifyServiceJwt(
     iat: payload.iat,
     exp: payload.exp,
   }
+}
+
+/** `Authorization: Bearer <jwt>`; anything else is refused before any verification work. */
+export function bearerToken(header: string | undefined | null): string {
+  if (header === undefined || header === null)
+    throw new ServiceJwtError('MissingToken', 'no Authorization header')
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header)
+  if (!match)
+    throw new ServiceJwtError('MissingToken', 'Authorization must be "Bearer <service-auth JWT>"')
+  return match[1]!
 }
