@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { z } from 'zod'
@@ -110,6 +111,15 @@ function defaultClientIp(c: Context): string {
   }
 }
 
+/** The last entry of a proxy-set header: the address our own proxy saw, which a client cannot forge. */
+export function clientIpFromHeader(header: string): (c: Context) => string {
+  return function clientIpFromProxyHeader(c) {
+    const value = c.req.header(header)
+    const last = value?.split(',').pop()?.trim()
+    return last ? last.slice(0, 64) : defaultClientIp(c)
+  }
+}
+
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body)
   if (parsed.success) return parsed.data
@@ -170,6 +180,17 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
 
   app.get('/.well-known/did.json', (c) => c.json(serviceDidDocument(deps.identity)))
 
+  // The web app calls us from its own origin. Bearer tokens, never cookies, so any
+  // origin may call; preflights are answered before the rate limiter counts them.
+  app.use(
+    '/xrpc/*',
+    cors({
+      origin: '*',
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['authorization', 'content-type'],
+      maxAge: 600,
+    }),
+  )
   app.use('/xrpc/*', limitByIp)
 
   app.post('/xrpc/app.hearth.keyserver.registerDevice', limitBody, async (c) => {
@@ -202,6 +223,7 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
       createdAt: binding.createdAt,
       registeredAt: nowIso(),
     })
+    deps.store.pruneRevoked(did, maxDevices)
     bindingCache.invalidate(did)
     return c.json({ did, deviceId, key, name: binding.name, createdAt: binding.createdAt })
   })
