@@ -1,0 +1,222 @@
+// The signed-in state of the app: config → OAuth session → this device's key. Routes
+// read it and call its methods; nothing else talks to the OAuth client.
+
+import type { BrowserOAuthClient, OAuthSession } from '@atproto/oauth-client-browser'
+import { asDid, asHandle, fingerprint, isHandle } from '@hearth/identity'
+import type { Did } from '@hearth/identity'
+import { classifyAuthorizeError, classifyCallbackError, SignInError } from '../auth/errors.ts'
+import { createOAuthClient } from '../auth/oauth-client.ts'
+import { hearthScope } from '../auth/scopes.ts'
+import { loadAppConfig } from '../config/app-config.ts'
+import type { AppConfig } from '../config/app-config.ts'
+import {
+  describeDevice,
+  enrolDevice,
+  EnrolmentError,
+  ensureDeviceKey,
+  forgetDevice,
+} from '../device/enrol.ts'
+import type { EnrolDeps, EnrolStep } from '../device/enrol.ts'
+
+export type SessionStatus =
+  'starting' | 'signed-out' | 'redirecting' | 'signed-in' | 'signing-out' | 'broken'
+
+export interface Account {
+  did: Did
+  /** Verified both ways (handle → DID and DID document → handle), or null if it does not check out. */
+  handle: string | null
+}
+
+export interface ThisDevice {
+  keyId: string
+  deviceId: string
+  fingerprint: string
+}
+
+export type EnrolmentState =
+  | { state: 'idle' }
+  | { state: 'working'; step: EnrolStep }
+  | { state: 'done' }
+  | { state: 'failed'; message: string }
+
+// The last verified handle per DID, so the signed-in page can show it before (or
+// without) the network.
+const HANDLE_CACHE_KEY = 'hearth:handle:'
+
+export class HearthSession {
+  status = $state<SessionStatus>('starting')
+  account = $state<Account | null>(null)
+  device = $state<ThisDevice | null>(null)
+  enrolment = $state<EnrolmentState>({ state: 'idle' })
+  /** The last sign-in problem, shown on the sign-in page. */
+  error = $state<SignInError | null>(null)
+  /** A problem that stops the app from starting at all (e.g. no config.json). */
+  fatal = $state<string | null>(null)
+
+  #config: AppConfig | null = null
+  #client: BrowserOAuthClient | null = null
+  #session: OAuthSession | null = null
+  #started: Promise<void> | null = null
+
+  /** Loads config, finishes an OAuth redirect if there is one, else restores the last session. */
+  start(): Promise<void> {
+    this.#started ??= this.#start()
+    return this.#started
+  }
+
+  async #start(): Promise<void> {
+    try {
+      this.#config = await loadAppConfig()
+      this.#client = await createOAuthClient(this.#config, location.origin)
+    } catch (err) {
+      this.fatal = err instanceof Error ? err.message : String(err)
+      this.status = 'broken'
+      return
+    }
+    let result: Awaited<ReturnType<BrowserOAuthClient['init']>>
+    try {
+      result = await this.#client.init()
+    } catch (err) {
+      // A failed callback (consent refused, stale state) or a session that can no
+      // longer be refreshed: either way the user is signed out, with the reason.
+      this.error = classifyCallbackError(err)
+      this.status = 'signed-out'
+      return
+    }
+    if (!result) {
+      this.status = 'signed-out'
+      return
+    }
+    await this.#signedIn(result.session)
+  }
+
+  async #signedIn(session: OAuthSession): Promise<void> {
+    this.#session = session
+    const did = asDid(session.did)
+    this.account = { did, handle: localStorage.getItem(HANDLE_CACHE_KEY + did) }
+    this.error = null
+    this.status = 'signed-in'
+    await Promise.all([this.#refreshHandle(did), this.enrol()])
+  }
+
+  async #refreshHandle(did: Did): Promise<void> {
+    const client = this.#client
+    if (!client) return
+    try {
+      const info = await client.oauthResolver.resolveIdentity(did)
+      const handle = isHandle(info.handle) ? asHandle(info.handle) : null
+      if (handle) localStorage.setItem(HANDLE_CACHE_KEY + did, handle)
+      else localStorage.removeItem(HANDLE_CACHE_KEY + did)
+      if (this.account?.did === did) this.account = { did, handle }
+    } catch {
+      // Offline or resolver down: keep showing the cached handle.
+    }
+  }
+
+  #enrolDeps(): EnrolDeps | null {
+    const config = this.#config
+    const session = this.#session
+    if (!config || !session) return null
+    return {
+      did: asDid(session.did),
+      pds: (pathname, init) => session.fetchHandler(pathname, init),
+      keyserverUrl: config.keyserverUrl,
+      keyserverDid: config.keyserverDid,
+      deviceName: describeDevice(navigator.userAgent),
+    }
+  }
+
+  /** Makes and registers this device's key if that has not been completed yet. */
+  async enrol(): Promise<void> {
+    const deps = this.#enrolDeps()
+    if (!deps) return
+    try {
+      this.enrolment = { state: 'working', step: 'key' }
+      const device = await ensureDeviceKey(deps.did)
+      // The fingerprint is known as soon as the key exists; publishing it can lag (offline).
+      this.device = {
+        keyId: device.key.keyId,
+        deviceId: device.key.deviceId,
+        fingerprint: fingerprint(deps.did, device.key.keyId),
+      }
+      await enrolDevice(deps, device, (step) => {
+        this.enrolment = { state: 'working', step }
+      })
+      this.enrolment = { state: 'done' }
+    } catch (err) {
+      const message =
+        err instanceof EnrolmentError
+          ? `${err.message}: ${describeCause(err.cause)}`
+          : describeCause(err)
+      this.enrolment = { state: 'failed', message }
+    }
+  }
+
+  /** Starts OAuth: resolves the handle, then leaves the page for the PDS's sign-in page. */
+  async signIn(input: string): Promise<void> {
+    const client = this.#client
+    const config = this.#config
+    if (!client || !config) return
+    const handle = input.trim().replace(/^@/, '').toLowerCase()
+    this.error = null
+    if (!isHandle(handle)) {
+      this.error = new SignInError(
+        'invalid-handle',
+        `"${input.trim()}" is not a valid handle (it looks like name.example.com).`,
+      )
+      return
+    }
+    this.status = 'redirecting'
+    try {
+      await client.signInRedirect(handle, { scope: hearthScope(config.keyserverDid) })
+    } catch (err) {
+      this.error = classifyAuthorizeError(err, handle)
+      this.status = 'signed-out'
+    }
+  }
+
+  /**
+   * Ends the OAuth session (the PDS revokes its tokens). By default the device key is
+   * kept: it is non-extractable, still bound to the account, and signing in again
+   * reuses it, so contacts do not see a key change. `forget` first unregisters the key
+   * and deletes its binding record, then erases it — for a shared or lost-trust device.
+   */
+  async signOut(options: { forget?: boolean } = {}): Promise<void> {
+    const client = this.#client
+    const session = this.#session
+    if (!client || !session) return
+    this.status = 'signing-out'
+    if (options.forget) {
+      const deps = this.#enrolDeps()
+      try {
+        if (deps) await forgetDevice(deps)
+      } catch (err) {
+        this.enrolment = {
+          state: 'failed',
+          message: `Could not remove this device: ${describeCause(err)}`,
+        }
+        this.status = 'signed-in'
+        return
+      }
+    }
+    try {
+      await client.revoke(session.did)
+    } catch {
+      // Revocation is best effort when offline; the local session is deleted regardless.
+    }
+    localStorage.removeItem(HANDLE_CACHE_KEY + session.did)
+    this.#session = null
+    this.account = null
+    this.device = null
+    this.enrolment = { state: 'idle' }
+    this.status = 'signed-out'
+  }
+}
+
+function describeCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const inner = err.cause instanceof Error ? ` (${err.cause.message})` : ''
+  return `${err.message}${inner}`
+}
+
+export const hearth = new HearthSession()

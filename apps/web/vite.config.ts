@@ -1,0 +1,52 @@
+import adapter from '@sveltejs/adapter-static'
+import { sveltekit } from '@sveltejs/kit/vite'
+import { defineConfig } from 'vite'
+import wasm from 'vite-plugin-wasm'
+import svelteConfig from '../../svelte.config.js'
+
+// The build is the same everywhere: pdsUrl, resolver, PLC and keyserver come from
+// /config.json at runtime (see src/lib/config), so nothing here is per machine.
+//
+// CSP: scripts only from our origin plus the hashes Kit computes for its own boot
+// script; no 'unsafe-inline' anywhere. connect-src has to reach any user's PDS and
+// the identity services, which only config.json names, hence `https:`; loopback
+// http is allowed for the development network (browsers treat 127.0.0.1 and localhost as
+// trustworthy origin, so this opens no path to the public network).
+// frame-ancestors cannot be set from a <meta> tag: serve.ts sends it as a header.
+export default defineConfig({
+  plugins: [
+    wasm(),
+    sveltekit({
+      ...svelteConfig,
+      adapter: adapter({ fallback: '200.html', strict: true }),
+      csp: {
+        mode: 'hash',
+        directives: {
+          'default-src': ['self'],
+          'script-src': ['self', 'wasm-unsafe-eval'],
+          'style-src': ['self'],
+          // Kit's route announcer (a visually hidden live region) carries this one inline
+          // style attribute; allow exactly it rather than 'unsafe-inline'.
+          'style-src-attr': [
+            'unsafe-hashes',
+            'sha256-S8qMpvofolR8Mpjy4kQvEm7m1q8clzU4dfDH0AmvZjo=',
+          ],
+          'img-src': ['self', 'data:', 'blob:'],
+          'font-src': ['self'],
+          'connect-src': ['self', 'https:', 'http://127.0.0.1:*', 'http://localhost:*'],
+          'worker-src': ['self'],
+          'manifest-src': ['self'],
+          'object-src': ['none'],
+          'base-uri': ['self'],
+          'form-action': ['self'],
+        },
+      },
+    }),
+  ],
+  worker: { plugins: () => [wasm()] },
+  // Kit's server runtime (used only at build time to generate the fallback page) needs
+  // cookie@2, which npm nests under @sveltejs/kit because the PDS pins cookie@0.7 at
+  // the root: bundle it instead of resolving it from the build output.
+  ssr: { noExternal: ['cookie'] },
+  build: { target: 'es2023' },
+})
