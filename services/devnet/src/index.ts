@@ -4,6 +4,7 @@ import { dirname, join, resolve as resolvePath, sep } from 'node:path'
 import { AtpAgent } from '@atproto/api'
 import { TestNetworkNoAppView } from '@atproto/dev-env'
 import type { Did, Handle } from '@hearth/identity'
+import { startKeyserver, type RunningKeyserver } from '@hearth/keyserver'
 import { startResolver, type RunningResolver } from '@hearth/resolver'
 
 /** The PDS's per-account signing keypair (an @atproto/crypto Keypair). */
@@ -36,7 +37,7 @@ export interface DevnetOptions {
   pdsPort?: number
   resolverPort?: number
   keyserverPort?: number
-  /** Start the keyserver (default true, if @hearth/keyserver is available). */
+  /** Start the keyserver (default true). */
   keyserver?: boolean
   /** SQLite file for the keyserver; default a temp dir removed on close. */
   keyserverDbPath?: string
@@ -46,17 +47,12 @@ export interface DevnetOptions {
   resolverCacheTtlMs?: number
 }
 
-export interface DevnetKeyserver {
-  url: string
-  did: string
-  close(): Promise<void>
-}
-
 export interface Devnet {
   plc: { url: string }
   pds: { url: string }
   resolver: { url: string }
-  keyserver?: { url: string; did: string }
+  /** `audience` is the `aud` service-auth tokens for it must carry; `store` is for tests. */
+  keyserver?: Pick<RunningKeyserver, 'url' | 'did' | 'audience' | 'store'>
   accounts: Record<DemoAccountName, DevnetAccount>
   /** The in-process PLC and PDS, for tests that need to reach inside (PLC rotation key, ...). */
   network: TestNetworkNoAppView
@@ -77,28 +73,6 @@ function portConfig(port: number | undefined): { port?: number } {
 
 function isInside(dir: string, path: string): boolean {
   return resolvePath(path).startsWith(resolvePath(dir) + sep)
-}
-
-interface KeyserverModule {
-  startKeyserver(options: {
-    port: number
-    plcUrl: string
-    dbPath: string
-    devMode: boolean
-    publicHost?: string
-  }): Promise<DevnetKeyserver>
-}
-
-/** @hearth/keyserver is written alongside; until its entry exists the devnet runs without it. */
-async function loadKeyserver(): Promise<KeyserverModule | undefined> {
-  try {
-    return (await import('@hearth/keyserver')) as KeyserverModule
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    const message = err instanceof Error ? err.message : ''
-    if (code === 'ERR_MODULE_NOT_FOUND' && /keyserver/.test(message)) return undefined
-    throw err
-  }
 }
 
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
@@ -140,16 +114,15 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     })
     cleanups.push(() => resolver.close())
 
-    let keyserver: DevnetKeyserver | undefined
-    const keyserverModule = options.keyserver === false ? undefined : await loadKeyserver()
-    if (keyserverModule) {
+    let keyserver: RunningKeyserver | undefined
+    if (options.keyserver !== false) {
       let dbPath = options.keyserverDbPath
       if (!dbPath) {
         const dir = await mkdtemp(join(tmpdir(), 'hearth-keyserver-'))
         cleanups.push(() => rm(dir, { recursive: true, force: true }))
         dbPath = join(dir, 'keyserver.sqlite')
       }
-      const started = await keyserverModule.startKeyserver({
+      const started = await startKeyserver({
         port: options.keyserverPort ?? 0,
         plcUrl: network.plc.url,
         dbPath,
@@ -177,7 +150,14 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       plc: { url: network.plc.url },
       pds: { url: network.pds.url },
       resolver: { url: resolver.url },
-      ...(keyserver && { keyserver: { url: keyserver.url, did: keyserver.did } }),
+      ...(keyserver && {
+        keyserver: {
+          url: keyserver.url,
+          did: keyserver.did,
+          audience: keyserver.audience,
+          store: keyserver.store,
+        },
+      }),
       accounts,
       network,
       createAccount,
