@@ -1,0 +1,18 @@
+// @hearth/router: the authenticated WebSocket sync relay.
+export { createRouterApp, LXM_CREATE_TICKET, SYNC_PATH } from './app.ts'
+export type { RouterAppDeps } from './app.ts'
+export { RateLimitedError, toHttpError } from './errors.ts'
+export { ConnectionCaps, TokenBuckets } from './limits.ts'
+export type { ConnectionRefusal } from './limits.ts'
+export { createRouterMetrics } from './metrics.ts'
+export type { RouterMetrics } from './metrics.ts'
+export { DEFAULT_LIMITS, startRouter } from './server.ts'
+export type {
+  RouterLimits,
+  RouterOptions,
+  RunningRouter,
+  SyncEndpoint,
+  SyncPeer,
+} from './server.ts'
+export { TICKET_TTL_MS, TicketError, TicketStore } from './tickets.ts'
+export type { TicketFailure } from './tickets.ts'
