@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { generateDeviceKey } from '@hearth/identity'
 import type { DeviceKey, Did } from '@hearth/identity'
 import { JtiReplayCache } from '@hearth/identity/service-jwt'
-import { createKeyserverApp, MAX_BODY_BYTES } from './app.ts'
+import { clientIpFromHeader, createKeyserverApp, MAX_BODY_BYTES } from './app.ts'
 import type { KeyserverDeps } from './app.ts'
 import { createServiceAuthVerifier, LXM_REGISTER_DEVICE, LXM_REVOKE_DEVICE } from './auth.ts'
 import type { ServiceAuthVerifier } from './auth.ts'
@@ -463,6 +463,53 @@ describe('rate limits (S6)', () => {
     expect((await app.request(`/xrpc/app.hearth.keyserver.listDevices?did=${alice}`)).status).toBe(
       404,
     )
+  })
+
+  it('answers CORS preflights without spending the IP budget, and exposes Retry-After', async () => {
+    const app = makeApp({
+      rateLimits: {
+        ip: { capacity: 1, refillPerSecond: 0.1 },
+        did: { capacity: 100, refillPerSecond: 100 },
+      },
+    })
+    const preflight = () =>
+      app.request('/xrpc/app.hearth.keyserver.registerDevice', {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://127.0.0.1:5173',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
+      })
+    for (let i = 0; i < 3; i++) expect((await preflight()).status).toBe(204)
+    const first = await app.request(`/xrpc/app.hearth.keyserver.listDevices?did=${alice}`, {
+      headers: { origin: 'http://127.0.0.1:5173' },
+    })
+    expect(first.status).toBe(404)
+    const limited = await app.request(`/xrpc/app.hearth.keyserver.listDevices?did=${alice}`, {
+      headers: { origin: 'http://127.0.0.1:5173' },
+    })
+    expect(limited.status).toBe(429)
+    expect(limited.headers.get('access-control-allow-origin')).toBe('*')
+    expect(limited.headers.get('access-control-expose-headers')).toMatch(/retry-after/i)
+  })
+
+  it('behind a proxy, keys on the address the proxy appended, not one the client wrote', async () => {
+    const app = makeApp({
+      clientIp: clientIpFromHeader('x-forwarded-for'),
+      rateLimits: {
+        ip: { capacity: 1, refillPerSecond: 0.1 },
+        did: { capacity: 100, refillPerSecond: 100 },
+      },
+    })
+    const lookup = (xff: string) =>
+      app.request(`/xrpc/app.hearth.keyserver.listDevices?did=${alice}`, {
+        headers: { 'x-forwarded-for': xff },
+      })
+    expect((await lookup('1.1.1.1, 10.0.0.9')).status).toBe(404)
+    // A forged first entry does not buy a fresh bucket.
+    expect((await lookup('2.2.2.2, 10.0.0.9')).status).toBe(429)
+    expect((await lookup('10.0.0.10')).status).toBe(404)
   })
 
   it('limits each verified DID, independently of the IP', async () => {

@@ -39,7 +39,7 @@ export interface RateLimitConfig {
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
-  ip: { capacity: 60, refillPerSecond: 2 },
+  ip: { capacity: 120, refillPerSecond: 10 },
   did: { capacity: 10, refillPerSecond: 0.2 },
 }
 
@@ -111,6 +111,15 @@ function defaultClientIp(c: Context): string {
   }
 }
 
+/** The last entry of a proxy-set header: the address our own proxy saw, which a client cannot forge. */
+export function clientIpFromHeader(header: string): (c: Context) => string {
+  return function clientIpFromProxyHeader(c) {
+    const value = c.req.header(header)
+    const last = value?.split(',').pop()?.trim()
+    return last ? last.slice(0, 64) : defaultClientIp(c)
+  }
+}
+
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body)
   if (parsed.success) return parsed.data
@@ -179,6 +188,7 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
       origin: '*',
       allowMethods: ['GET', 'POST', 'OPTIONS'],
       allowHeaders: ['authorization', 'content-type'],
+      exposeHeaders: ['retry-after', 'www-authenticate'],
       maxAge: 600,
     }),
   )
@@ -214,6 +224,7 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
       createdAt: binding.createdAt,
       registeredAt: nowIso(),
     })
+    deps.store.pruneRevoked(did, maxDevices)
     bindingCache.invalidate(did)
     return c.json({ did, deviceId, key, name: binding.name, createdAt: binding.createdAt })
   })

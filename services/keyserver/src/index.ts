@@ -4,7 +4,7 @@ import { getPds, IdResolver } from '@atproto/identity'
 import { safeFetchWrap } from '@atproto-labs/fetch-node'
 import { JtiReplayCache } from '@hearth/identity/service-jwt'
 import type { Did } from '@hearth/identity'
-import { createKeyserverApp } from './app.ts'
+import { clientIpFromHeader, createKeyserverApp } from './app.ts'
 import type { RateLimitConfig } from './app.ts'
 import { createServiceAuthVerifier } from './auth.ts'
 import { createPdsBindingSource } from './bindings.ts'
@@ -67,8 +67,17 @@ export interface StartKeyserverOptions {
    * Off in production: DID documents and PDS URLs are written by strangers (S13).
    */
   devMode: boolean
-  /** `host[:port]` clients use; without a port, the listening port is appended. Default `localhost`. */
+  /**
+   * `host[:port]` clients reach us at; it names our did:web. In dev mode a host without a port
+   * gets the listening port (default `localhost:<port>`); otherwise it is used as given
+   * (`keys.example.com` behind TLS on 443) and is required.
+   */
   publicHost?: string
+  /**
+   * Behind a reverse proxy you run: the header it sets with the client address (e.g.
+   * `x-forwarded-for`; its last entry is used). Unset: the socket's address.
+   */
+  clientIpHeader?: string
   /** Interface to listen on. Default 127.0.0.1 in dev mode, 0.0.0.0 otherwise. */
   listenHost?: string
   rateLimits?: RateLimitConfig
@@ -100,6 +109,8 @@ export async function startKeyserver(options: StartKeyserverOptions): Promise<Ru
     timeout: 5_000,
     ...(options.devMode ? { fetch: globalThis.fetch } : {}),
   })
+  if (!options.devMode && !options.publicHost)
+    throw new TypeError('publicHost is required outside dev mode')
   const store = openSqliteDeviceStore(options.dbPath)
 
   // The DID names the port, so the app is built once the socket is bound.
@@ -117,9 +128,8 @@ export async function startKeyserver(options: StartKeyserverOptions): Promise<Ru
     s.once('error', reject)
   })
   const { port } = server.address() as AddressInfo
-  const hostPort = options.publicHost?.includes(':')
-    ? options.publicHost
-    : `${options.publicHost ?? 'localhost'}:${port}`
+  const host = options.publicHost ?? 'localhost'
+  const hostPort = !options.devMode || host.includes(':') ? host : `${host}:${port}`
   const identity = serviceIdentity(hostPort, { https: !options.devMode })
 
   const app = createKeyserverApp({
@@ -138,12 +148,13 @@ export async function startKeyserver(options: StartKeyserverOptions): Promise<Ru
       },
     }),
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.clientIpHeader ? { clientIp: clientIpFromHeader(options.clientIpHeader) } : {}),
     ...(options.bindingTtlMs !== undefined ? { bindingTtlMs: options.bindingTtlMs } : {}),
   })
   handler = (req, env) => app.fetch(req, env)
 
   return {
-    url: `http://${options.devMode ? hostPort : `${listenHost}:${port}`}`,
+    url: identity.url,
     did: identity.did,
     audience: identity.audience,
     store,

@@ -63,6 +63,29 @@ describe('openSqliteDeviceStore', () => {
     expect(store.countRows()).toBe(1)
   })
 
+  it('prunes the oldest revoked devices of one DID beyond a bound, never active ones', () => {
+    store = openSqliteDeviceStore(':memory:')
+    for (const [id, day] of [
+      ['r1', '01'],
+      ['r2', '02'],
+      ['r3', '03'],
+    ] as const) {
+      store.putDevice(device(alice, id))
+      store.revokeDevice(alice, id, `2026-02-${day}T00:00:00.000Z`, 'revoked')
+    }
+    store.putDevice(device(alice, 'live'))
+    store.putDevice(device(bob, 'b1'))
+    store.revokeDevice(bob, 'b1', '2026-01-01T00:00:00.000Z', 'revoked')
+    expect(store.pruneRevoked(alice, 1)).toBe(2)
+    expect(
+      store
+        .listDevices(alice)
+        .map((d) => d.deviceId)
+        .sort(),
+    ).toEqual(['live', 'r3'])
+    expect(store.listDevices(bob)).toHaveLength(1)
+  })
+
   it('uses WAL on a file and survives reopening (migrations run once)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyserver-'))
     dirs.push(dir)

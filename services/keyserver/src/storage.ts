@@ -29,6 +29,8 @@ export interface DeviceStore {
   getDevice(did: Did, deviceId: string): StoredDevice | null
   listDevices(did: Did): StoredDevice[]
   countActiveDevices(did: Did): number
+  /** Deletes the DID's oldest revoked devices beyond `keep`, so re-keying cannot grow a DID without bound. */
+  pruneRevoked(did: Did, keep: number): number
   /** Total rows across all tables: what S5's "stores nothing" tests count. */
   countRows(): number
   close(): void
@@ -116,6 +118,11 @@ export function openSqliteDeviceStore(path: string): DeviceStore {
   const countActive = db.prepare<[string], { n: number }>(
     'SELECT count(*) AS n FROM device WHERE did = ? AND revoked_at IS NULL',
   )
+  const prune = db.prepare<[string, string, number]>(
+    `DELETE FROM device WHERE did = ? AND device_id IN (
+       SELECT device_id FROM device WHERE did = ? AND revoked_at IS NOT NULL
+       ORDER BY revoked_at DESC, device_id LIMIT -1 OFFSET ?)`,
+  )
   const countAll = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM device')
 
   return {
@@ -134,6 +141,9 @@ export function openSqliteDeviceStore(path: string): DeviceStore {
     },
     countActiveDevices(did) {
       return countActive.get(did)!.n
+    },
+    pruneRevoked(did, keep) {
+      return prune.run(did, did, keep).changes
     },
     countRows() {
       return countAll.get()!.n
