@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { createRouterApp, SYNC_PATH } from './app.ts'
 import { ConnectionCaps, TokenBuckets } from './limits.ts'
 import { createRouterMetrics, type RouterMetrics } from './metrics.ts'
-import { TicketError, TicketStore } from './tickets.ts'
+import { TICKET_TTL_MS, TicketError, TicketStore } from './tickets.ts'
 
 /** An authenticated sync connection: the DID comes from a consumed ticket, never from the peer. */
 export interface SyncPeer {
@@ -57,6 +57,8 @@ export interface RouterOptions {
   devMode?: boolean
   limits?: Partial<RouterLimits>
   endpoint: SyncEndpoint
+  /** Ticket lifetime; at most 30 s (the default). */
+  ticketTtlMs?: number
   /** Tests only: resolve signing keys without the PLC. */
   getSigningKey?: (iss: string, forceRefresh: boolean) => Promise<string>
 }
@@ -80,7 +82,9 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits }
   const metrics = createRouterMetrics()
-  const tickets = new TicketStore()
+  const tickets = new TicketStore({
+    ttlMs: Math.min(options.ticketTtlMs ?? TICKET_TTL_MS, TICKET_TTL_MS),
+  })
   const caps = new ConnectionCaps({
     perDid: limits.connectionsPerDid,
     perIp: limits.connectionsPerIp,
