@@ -2,6 +2,9 @@
 // real accounts, real binding records in their repositories, real service-auth tokens.
 // Covers attacks.md S1 (crafted tokens), S2 (replay), S5 (no private material, nothing stored
 // for unknown DIDs, keys whose binding is gone are not served) and S6 (rate limits).
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -518,5 +521,50 @@ describe('S6: rate limits', () => {
       (await listDevices(limited, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', { dispatcher: fromOtherIp }))
         .status,
     ).toBe(404)
+  })
+})
+
+describe('main.ts', () => {
+  it('starts from the environment, serves its DID document and stops on SIGTERM', async () => {
+    const dbPath = join(dir, 'main.sqlite')
+    const child = spawn(
+      process.execPath,
+      [new URL('../../services/keyserver/src/main.ts', import.meta.url).pathname],
+      {
+        env: {
+          ...process.env,
+          HEARTH_DEV_MODE: '1',
+          HEARTH_PLC_URL: network.plc.url,
+          HEARTH_KEYSERVER_PORT: '0',
+          HEARTH_KEYSERVER_DB: dbPath,
+          HEARTH_KEYSERVER_HOST: '127.0.0.1',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    try {
+      let output = ''
+      let match: RegExpExecArray | null = null
+      while (!match) {
+        const [chunk] = (await once(child.stdout!, 'data')) as [Buffer]
+        output += chunk.toString()
+        match = /keyserver (did:web:\S+) at (http:\S+)/.exec(output)
+      }
+      const [, did, url] = match
+      expect(did).toMatch(/^did:web:127\.0\.0\.1%3A\d+$/)
+      const doc = (await (await undiciFetch(`${url}/.well-known/did.json`)).json()) as {
+        id: string
+      }
+      expect(doc.id).toBe(did)
+      expect(
+        (await undiciFetch(`${url}/xrpc/app.hearth.keyserver.listDevices?did=${alice.did}`)).status,
+      ).toBe(404)
+      expect(existsSync(dbPath)).toBe(true)
+    } finally {
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const [code] = await exited
+      expect(code).toBe(0)
+    }
   })
 })
