@@ -1,0 +1,307 @@
+import type { Did } from '@hearth/identity'
+import { AUTHORITY_KINDS, type EventId, type SpaceEvent, type SpaceId } from '../events/schema.ts'
+import { Authority, type Filter } from './authority.ts'
+import { Content } from './content.ts'
+import {
+  compareOrd,
+  type EventGraph,
+  type InvalidEntry,
+  type Ord,
+  type PendingReason,
+  type SpaceState,
+} from './types.ts'
+
+export interface SpaceReducerOptions {
+  /**
+   * Most events kept waiting for missing parents. Beyond it the oldest waiting events are
+   * dropped from the reducer (still stored by the caller, who may offer them again).
+   */
+  maxPending?: number
+  /** Test-only: a deliberately broken reducer, used by the harness's self-test. */
+  faults?: ReducerFaults
+}
+
+export interface ReducerFaults {
+  /** Order concurrent events by their advisory wall clock instead of causal depth then id. */
+  orderByTimestamp?: boolean
+  /** Forget strong remove: a ban only stops the banned member's later events. */
+  noStrongRemove?: boolean
+}
+
+const DEFAULT_MAX_PENDING = 100_000
+
+/**
+ * The space state as a pure function of the event set, maintained incrementally.
+ *
+ * Content events (messages, edits, reactions, ...) are judged at their own canonical position
+ * against the authority timeline and applied in O(1)-ish, in any order. Authority events
+ * (joins, votes, bans, ...) append cheaply when they land at the end of the canonical order and
+ * remove nothing; otherwise (a late or concurrent authority event, a ban that retracts events)
+ * the state is recomputed from the cached event set on the next read: identical to a full
+ * replay by construction, and rare.
+ */
+export class SpaceReducer implements EventGraph {
+  readonly spaceId: SpaceId
+  private readonly events = new Map<EventId, SpaceEvent>()
+  private readonly ords = new Map<EventId, Ord>()
+  /** Waiting event -> number of its parents not yet ready. */
+  private readonly waitingCount = new Map<EventId, number>()
+  /** Missing parent -> events waiting for it. */
+  private readonly waitingOn = new Map<EventId, EventId[]>()
+  private readonly rejected = new Map<EventId, InvalidEntry>()
+  private invalid = new Map<EventId, InvalidEntry>()
+  private pending = new Map<EventId, PendingReason>()
+  private authorityViews: Pick<SpaceState, 'members' | 'proposals'> | null = null
+  private readonly maxPending: number
+  private readonly faults: ReducerFaults
+  private tail: Ord | null = null
+  private authority!: Authority
+  private content!: Content
+  private dirty = true
+  /** Recomputations so far (exposed for tests and benchmarks). */
+  recomputes = 0
+  evicted = 0
+
+  constructor(spaceId: SpaceId, options: SpaceReducerOptions = {}) {
+    this.spaceId = spaceId
+    this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING
+    this.faults = options.faults ?? {}
+  }
+
+  has(id: EventId): boolean {
+    return this.events.has(id)
+  }
+
+  get size(): number {
+    return this.events.size
+  }
+
+  event(id: EventId): SpaceEvent | undefined {
+    return this.events.get(id)
+  }
+
+  ord(id: EventId): Ord | undefined {
+    return this.ords.get(id)
+  }
+
+  /** All events the reducer holds (ready or waiting), e.g. to persist or to replay elsewhere. */
+  allEvents(): IterableIterator<SpaceEvent> {
+    return this.events.values()
+  }
+
+  /** Current heads: ready events no other ready event names as a parent. */
+  heads(): EventId[] {
+    const referenced = new Set<EventId>()
+    for (const id of this.ords.keys())
+      for (const p of this.events.get(id)!.parents) referenced.add(p)
+    return [...this.ords.keys()].filter((id) => !referenced.has(id)).sort()
+  }
+
+  ancestorsMatching(id: EventId, match: (e: SpaceEvent) => boolean): Set<EventId> {
+    const out = new Set<EventId>()
+    const seen = new Set<EventId>([id])
+    const stack = [id]
+    while (stack.length > 0) {
+      const e = this.events.get(stack.pop()!)
+      if (!e) continue
+      if (match(e)) out.add(e.id)
+      for (const p of e.parents) {
+        if (!seen.has(p)) {
+          seen.add(p)
+          stack.push(p)
+        }
+      }
+    }
+    return out
+  }
+
+  /** Adds verified events (signatures are the caller's job). Duplicates are ignored. */
+  add(...events: SpaceEvent[]): void {
+    this.addAll(events)
+  }
+
+  addAll(events: Iterable<SpaceEvent>): void {
+    const ready: SpaceEvent[] = []
+    for (const e of events) {
+      if (this.events.has(e.id)) continue
+      this.events.set(e.id, e)
+      if (e.space !== this.spaceId && e.kind !== 'genesis') {
+        const entry: InvalidEntry = { reason: 'wrong-space', kind: e.kind, author: e.author }
+        this.rejected.set(e.id, entry)
+        this.invalid.set(e.id, entry)
+        continue
+      }
+      const missing = e.parents.filter((p) => !this.ords.has(p))
+      if (missing.length === 0) {
+        this.makeReady(e, ready)
+        continue
+      }
+      this.waitingCount.set(e.id, missing.length)
+      this.pending.set(e.id, 'missing-parents')
+      for (const p of missing) {
+        const list = this.waitingOn.get(p)
+        if (list) list.push(e.id)
+        else this.waitingOn.set(p, [e.id])
+      }
+    }
+    this.evictPending()
+    if (ready.length === 0) return
+    ready.sort((a, b) => compareOrd(this.ords.get(a.id)!, this.ords.get(b.id)!))
+    for (const e of ready) this.process(e)
+  }
+
+  /** Marks `e` ready, then every waiting event whose last missing parent it was. */
+  private makeReady(first: SpaceEvent, ready: SpaceEvent[]): void {
+    const stack = [first]
+    while (stack.length > 0) {
+      const e = stack.pop()!
+      let depth = 0
+      for (const p of e.parents) depth = Math.max(depth, this.ords.get(p)!.depth + 1)
+      // The broken-reducer fault: wall clock decides order (what the design forbids).
+      const ord: Ord = this.faults.orderByTimestamp
+        ? { depth: e.ts, id: e.id }
+        : { depth, id: e.id }
+      this.ords.set(e.id, ord)
+      this.pending.delete(e.id)
+      ready.push(e)
+      const waiters = this.waitingOn.get(e.id)
+      if (!waiters) continue
+      this.waitingOn.delete(e.id)
+      for (const w of waiters) {
+        const left = this.waitingCount.get(w)! - 1
+        if (left === 0) {
+          this.waitingCount.delete(w)
+          stack.push(this.events.get(w)!)
+        } else this.waitingCount.set(w, left)
+      }
+    }
+  }
+
+  private evictPending(): void {
+    if (this.waitingCount.size <= this.maxPending) return
+    // Map iteration order is arrival order: the oldest waiting events go first.
+    for (const id of this.waitingCount.keys()) {
+      if (this.waitingCount.size <= this.maxPending) break
+      this.waitingCount.delete(id)
+      this.pending.delete(id)
+      this.events.delete(id)
+      this.evicted++
+      for (const [parent, list] of this.waitingOn) {
+        const i = list.indexOf(id)
+        if (i >= 0) list.splice(i, 1)
+        if (list.length === 0) this.waitingOn.delete(parent)
+      }
+    }
+  }
+
+  private process(e: SpaceEvent): void {
+    const at = this.ords.get(e.id)!
+    const isTail = !this.tail || compareOrd(at, this.tail) > 0
+    if (isTail) this.tail = at
+    if (this.dirty) return
+    if (!AUTHORITY_KINDS.has(e.kind)) {
+      this.content.add(e, at)
+      return
+    }
+    // Fast path: an authority event at the very end of the order that retracts nothing is
+    // exactly what a replay would do next.
+    if (isTail) {
+      const filters = this.authority.filters.length
+      const result = this.authority.apply(e, at)
+      this.authorityViews = null
+      if (result.ok !== 'restart' && this.authority.filters.length === filters) return
+    }
+    this.dirty = true
+  }
+
+  private recompute(): void {
+    this.recomputes++
+    const order = [...this.ords.values()].sort(compareOrd)
+    const authorityEvents: Array<[SpaceEvent, Ord]> = []
+    const contentEvents: Array<[SpaceEvent, Ord]> = []
+    for (const at of order) {
+      const e = this.events.get(at.id)!
+      if (AUTHORITY_KINDS.has(e.kind)) authorityEvents.push([e, at])
+      else contentEvents.push([e, at])
+    }
+    this.invalid = new Map(this.rejected)
+    this.pending = new Map()
+    for (const id of this.waitingCount.keys()) this.pending.set(id, 'missing-parents')
+    this.authorityViews = null
+    let pinned: Filter[] = []
+    for (;;) {
+      for (const [e] of authorityEvents) this.invalid.delete(e.id)
+      const authority = new Authority(this.spaceId, this, pinned, this.invalid)
+      let restart: Filter | null = null
+      for (const [e, at] of authorityEvents) {
+        const result = authority.apply(e, at)
+        if (result.ok === 'restart') {
+          restart = result.filter
+          break
+        }
+      }
+      if (!restart) {
+        this.authority = authority
+        break
+      }
+      pinned = [...pinned, restart]
+    }
+    if (this.faults.noStrongRemove) this.authority.filters.length = 0
+    this.content = new Content(
+      this.authority,
+      this,
+      (id) => this.events.get(id),
+      this.invalid,
+      this.pending,
+    )
+    for (const [e, at] of contentEvents) this.content.add(e, at)
+    this.dirty = false
+  }
+
+  get state(): SpaceState {
+    if (this.dirty) this.recompute()
+    return this.buildState()
+  }
+
+  private buildState(): SpaceState {
+    const a = this.authority
+    const c = this.content
+    this.authorityViews ??= { members: a.memberViews(), proposals: a.proposalViews() }
+    const memberProfiles = new Map<Did, { displayName: string | null; avatar: string | null }>()
+    for (const [did, p] of c.memberProfiles)
+      memberProfiles.set(did, {
+        displayName: p.displayName?.value ?? null,
+        avatar: p.avatar?.value ?? null,
+      })
+    return {
+      spaceId: this.spaceId,
+      mode: a.mode,
+      creator: a.creator,
+      profile: {
+        name: c.profile.name?.value ?? null,
+        description: c.profile.description?.value ?? null,
+        avatar: c.profile.avatar?.value ?? null,
+      },
+      members: this.authorityViews.members,
+      memberProfiles,
+      proposals: this.authorityViews.proposals,
+      containers: c.containerViews,
+      messages: c.messageViews,
+      automod: c.automod?.value ?? null,
+      invalid: this.invalid,
+      pending: this.pending,
+      applied: a.applied + c.applied,
+    }
+  }
+}
+
+/** The state of a space from a set of verified events, in any order: a full replay. */
+export function reduce(
+  spaceId: SpaceId,
+  events: Iterable<SpaceEvent>,
+  options?: SpaceReducerOptions,
+): SpaceState {
+  const reducer = new SpaceReducer(spaceId, options)
+  reducer.addAll(events)
+  return reducer.state
+}
