@@ -45,7 +45,11 @@ export interface DevnetOptions {
   demoAccounts?: boolean
   /** Resolver cache TTL; tests that change identities mid-run lower it. */
   resolverCacheTtlMs?: number
+  /** Extra PDS environment (e.g. rate limits); the port comes from `pdsPort`. */
+  pdsConfig?: Omit<PdsConfig, 'port'>
 }
+
+type PdsConfig = NonNullable<NonNullable<Parameters<typeof TestNetworkNoAppView.create>[0]>['pds']>
 
 export interface Devnet {
   plc: { url: string }
@@ -78,7 +82,7 @@ function isInside(dir: string, path: string): boolean {
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
   const network = await TestNetworkNoAppView.create({
     plc: portConfig(options.plcPort),
-    pds: portConfig(options.pdsPort),
+    pds: { ...options.pdsConfig, ...portConfig(options.pdsPort) },
   })
   const cleanups: Array<() => Promise<void>> = []
   const pdsDirs = [dirname(network.pds.ctx.cfg.db.accountDbLoc)]

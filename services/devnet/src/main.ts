@@ -43,7 +43,7 @@ console.log(lines.join('\n'))
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) return
+    if (stopping) process.exit(1) // a second Ctrl-C does not wait
     stopping = true
     console.log(`\n${signal}: stopping the devnet...`)
     devnet.close().then(
