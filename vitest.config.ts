@@ -6,9 +6,17 @@ export default defineConfig({
   test: {
     projects: [
       {
+        // The root tsconfig for every transform: apps/web's own extends Kit's generated
+        // $app/tsconfig, which exists only after `svelte-kit sync` (and npm prunes it).
+        tsconfig: './tsconfig.json',
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'apps/cli/src/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'apps/cli/src/**/*.test.ts',
+            'apps/web/src/**/*.test.ts',
+          ],
         },
       },
       {
@@ -20,6 +28,7 @@ export default defineConfig({
         },
       },
       {
+        tsconfig: './tsconfig.json',
         test: {
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],

@@ -6,6 +6,8 @@ import type { Devnet } from '@hearth/devnet'
 import { deviceIdFromKeyId, fingerprint } from '@hearth/identity'
 import type { Did } from '@hearth/identity'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWebServer } from '../../apps/web/serve.ts'
 import type { WebServer } from '../../apps/web/serve.ts'
@@ -59,6 +61,15 @@ async function keyserverDevices(did: Did): Promise<Record<string, string | null>
   expect(res.status).toBe(200)
   const body = (await res.json()) as { devices: Array<{ key: string; revokedReason?: string }> }
   return Object.fromEntries(body.devices.map((d) => [d.key, d.revokedReason ?? null]))
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
 }
 
 const onPds = (url: URL) => url.origin === new URL(devnet.pds.url).origin
@@ -216,6 +227,25 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
     await expect.poll(() => alert.getAttribute('data-failure')).toBe('consent-refused')
     expect(await alert.textContent()).toContain('declined')
     expect(await listBindings(devnet.accounts.bob.did)).toEqual([])
+    await context.close()
+  })
+
+  it('says so when the account’s PDS cannot be reached', async () => {
+    // carol's DID document now names a PDS that is down; her handle still resolves.
+    const carol = devnet.accounts.carol
+    const deadPds = `http://127.0.0.1:${await closedPort()}`
+    await devnet.network.plc
+      .getClient()
+      .updatePds(carol.did, devnet.network.pds.ctx.plcRotationKey, deadPds)
+    const context = await browser.newContext()
+    const p = await context.newPage()
+    await p.goto(`${web.url}/sign-in`)
+    await p.getByLabel('Handle').fill('carol.test')
+    await p.getByRole('button', { name: 'Sign in' }).click()
+    const alert = p.getByRole('alert')
+    await expect.poll(() => alert.getAttribute('data-failure')).toBe('pds-unreachable')
+    expect(await alert.textContent()).toContain('could not reach its PDS')
+    expect(onApp(new URL(p.url()))).toBe(true)
     await context.close()
   })
 })

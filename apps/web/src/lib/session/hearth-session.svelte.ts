@@ -2,7 +2,7 @@
 // read it and call its methods; nothing else talks to the OAuth client.
 
 import type { BrowserOAuthClient, OAuthSession } from '@atproto/oauth-client-browser'
-import { asDid, asHandle, fingerprint, isHandle } from '@hearth/identity'
+import { asDid, asHandle, fingerprint, isDid, isHandle } from '@hearth/identity'
 import type { Did } from '@hearth/identity'
 import { classifyAuthorizeError, classifyCallbackError, SignInError } from '../auth/errors.ts'
 import { createOAuthClient } from '../auth/oauth-client.ts'
@@ -157,9 +157,11 @@ export class HearthSession {
     const client = this.#client
     const config = this.#config
     if (!client || !config) return
-    const handle = input.trim().replace(/^@/, '').toLowerCase()
+    const trimmed = input.trim().replace(/^@/, '')
+    // A DID works too (it skips handle resolution); handles are case-insensitive.
+    const identifier = isDid(trimmed) ? trimmed : trimmed.toLowerCase()
     this.error = null
-    if (!isHandle(handle)) {
+    if (!isDid(identifier) && !isHandle(identifier)) {
       this.error = new SignInError(
         'invalid-handle',
         `"${input.trim()}" is not a valid handle (it looks like name.example.com).`,
@@ -168,9 +170,9 @@ export class HearthSession {
     }
     this.status = 'redirecting'
     try {
-      await client.signInRedirect(handle, { scope: hearthScope(config.keyserverDid) })
+      await client.signInRedirect(identifier, { scope: hearthScope(config.keyserverDid) })
     } catch (err) {
-      this.error = classifyAuthorizeError(err, handle)
+      this.error = classifyAuthorizeError(err, identifier)
       this.status = 'signed-out'
     }
   }
