@@ -129,21 +129,25 @@ export async function verifyServiceJwt(
   if (parts.length !== 3 || parts.some((p) => p.length === 0))
     throw new ServiceJwtError('MalformedToken', 'not a signed JWT (header.payload.signature)')
 
+  // The header first: an access, refresh or DPoP token, or a foreign algorithm, is named
+  // as such even though its claims would not parse as a service token's either.
   let header: z.infer<typeof headerSchema>
-  let payload: z.infer<typeof payloadSchema>
   try {
     header = headerSchema.parse(decodePart(parts[0]!))
-    payload = payloadSchema.parse(decodePart(parts[1]!))
   } catch (cause) {
-    throw new ServiceJwtError('MalformedToken', 'header or payload is not valid JSON claims', {
-      cause,
-    })
+    throw new ServiceJwtError('MalformedToken', 'the header is not a JWT header', { cause })
   }
-
-  if (!ALLOWED_ALGS.has(header.alg))
-    throw new ServiceJwtError('BadAlgorithm', `algorithm ${header.alg} is not allowed`)
   if (header.typ !== undefined && header.typ !== 'JWT')
     throw new ServiceJwtError('BadTokenType', `token type ${header.typ} is not a service token`)
+  if (!ALLOWED_ALGS.has(header.alg))
+    throw new ServiceJwtError('BadAlgorithm', `algorithm ${header.alg} is not allowed`)
+
+  let payload: z.infer<typeof payloadSchema>
+  try {
+    payload = payloadSchema.parse(decodePart(parts[1]!))
+  } catch (cause) {
+    throw new ServiceJwtError('MalformedToken', 'the payload is not service-auth claims', { cause })
+  }
   if (!isDid(payload.iss))
     throw new ServiceJwtError('BadIssuer', 'the issuer must be a bare DID (no fragment)')
   if (payload.aud !== options.audience)
