@@ -165,8 +165,20 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
   it('signs out, keeps the device key, and brings the same device back on the next sign-in', async () => {
     await page.reload()
     await page.getByTestId('fingerprint').waitFor()
+    const otherTab = await alice.newPage()
+    await otherTab.goto(web.url)
+    await otherTab.getByTestId('fingerprint').waitFor()
+    const revoke = page.waitForRequest(
+      (r) => r.method() === 'POST' && onPds(new URL(r.url())) && r.url().endsWith('/oauth/revoke'),
+    )
     await page.getByRole('button', { name: 'Sign out', exact: true }).click()
     await page.waitForURL(`${web.url}/sign-in`)
+    // The PDS was told to revoke the tokens, not just this browser forgetting them.
+    expect((await (await revoke).response())?.ok()).toBe(true)
+    // The other tab learns of it and says why it is signed out.
+    await otherTab.waitForURL(`${web.url}/sign-in`)
+    expect(await otherTab.getByRole('alert').getAttribute('data-failure')).toBe('session-ended')
+    await otherTab.close()
     await page.reload()
     await page.getByLabel('Handle').waitFor()
     expect(await page.getByTestId('fingerprint').count()).toBe(0)

@@ -9,6 +9,7 @@ export type SignInFailure =
   | 'pds-unreachable'
   | 'consent-refused'
   | 'callback-failed'
+  | 'session-ended'
   | 'unexpected'
 
 export class SignInError extends Error {

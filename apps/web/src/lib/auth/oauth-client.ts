@@ -12,13 +12,19 @@ export function loopbackClientId(origin: string, scope: string): string {
   return `http://localhost?redirect_uri=${encodeURIComponent(redirectUri)}&scope=${encodeURIComponent(scope)}`
 }
 
+export interface OAuthClientHooks {
+  /** The session was revoked, expired beyond refresh, or ended in another tab. */
+  onSessionDeleted?: (sub: string) => void
+}
+
 export async function createOAuthClient(
   config: AppConfig,
   origin: string,
+  hooks: OAuthClientHooks = {},
 ): Promise<BrowserOAuthClient> {
   const scope = hearthScope(config.keyserverDid)
   const dev = config.mode === 'development'
-  // Production: the hosted client-metadata.json (see static/client-metadata.template.json).
+  // Production: the hosted client-metadata.json (see apps/web/client-metadata.template.json).
   const clientId = dev ? loopbackClientId(origin, scope) : (config.clientId as string)
   return BrowserOAuthClient.load({
     clientId,
@@ -26,5 +32,8 @@ export async function createOAuthClient(
     plcDirectoryUrl: config.plcUrl,
     // Plain http OAuth servers exist only on the development network.
     allowHttp: dev,
+    ...(hooks.onSessionDeleted && {
+      onSessionDeleted: (sub: string) => hooks.onSessionDeleted?.(sub),
+    }),
   })
 }

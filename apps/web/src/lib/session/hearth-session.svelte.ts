@@ -67,27 +67,67 @@ export class HearthSession {
   async #start(): Promise<void> {
     try {
       this.#config = await loadAppConfig()
-      this.#client = await createOAuthClient(this.#config, location.origin)
+      this.#client = await createOAuthClient(this.#config, location.origin, {
+        onSessionDeleted: (sub) => this.#sessionEnded(sub),
+      })
     } catch (err) {
       this.fatal = err instanceof Error ? err.message : String(err)
       this.status = 'broken'
       return
     }
-    let result: Awaited<ReturnType<BrowserOAuthClient['init']>>
-    try {
-      result = await this.#client.init()
-    } catch (err) {
-      // A failed callback (consent refused, stale state) or a session that can no
-      // longer be refreshed: either way the user is signed out, with the reason.
-      this.error = classifyCallbackError(err)
+    let session: OAuthSession | undefined
+    if (this.#client.readCallbackParams()) {
+      // Back from the PDS: finish the code exchange (or learn why there is no code).
+      try {
+        session = (await this.#client.init())?.session
+      } catch (err) {
+        this.error = classifyCallbackError(err)
+      }
+    } else {
+      // Restore without refreshing: a stored session opens the app with no network
+      // (local-first); tokens are refreshed on the first request that needs them.
+      try {
+        session = (await this.#client.initRestore(false))?.session
+      } catch {
+        this.error = new SignInError(
+          'session-ended',
+          'Your session has ended. Please sign in again.',
+        )
+      }
+    }
+    if (!session) {
       this.status = 'signed-out'
       return
     }
-    if (!result) {
-      this.status = 'signed-out'
-      return
-    }
-    await this.#signedIn(result.session)
+    addEventListener('online', () => void this.#reconnected())
+    await this.#signedIn(session)
+  }
+
+  async #reconnected(): Promise<void> {
+    const did = this.account?.did
+    if (this.status !== 'signed-in' || !did) return
+    await Promise.all([
+      this.#refreshHandle(did),
+      this.enrolment.state === 'failed' ? this.enrol() : Promise.resolve(),
+    ])
+  }
+
+  /** The OAuth client dropped the session: revoked, unrefreshable, or signed out elsewhere. */
+  #sessionEnded(sub: string): void {
+    if (this.#session?.did !== sub || this.status === 'signing-out') return
+    this.#clear()
+    this.error = new SignInError(
+      'session-ended',
+      'You were signed out (in another tab, or your server ended the session). Please sign in again.',
+    )
+  }
+
+  #clear(): void {
+    this.#session = null
+    this.account = null
+    this.device = null
+    this.enrolment = { state: 'idle' }
+    this.status = 'signed-out'
   }
 
   async #signedIn(session: OAuthSession): Promise<void> {
@@ -207,11 +247,7 @@ export class HearthSession {
       // Revocation is best effort when offline; the local session is deleted regardless.
     }
     localStorage.removeItem(HANDLE_CACHE_KEY + session.did)
-    this.#session = null
-    this.account = null
-    this.device = null
-    this.enrolment = { state: 'idle' }
-    this.status = 'signed-out'
+    this.#clear()
   }
 }
 
