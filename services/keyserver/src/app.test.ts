@@ -10,13 +10,13 @@ import { createServiceAuthVerifier, LXM_REGISTER_DEVICE, LXM_REVOKE_DEVICE } fro
 import type { ServiceAuthVerifier } from './auth.ts'
 import type { Binding, BindingSource } from './bindings.ts'
 import { AuthRequiredError, UpstreamError } from './errors.ts'
-import { serviceIdentity } from './service-identity.ts'
+import { serviceIdentity } from '@hearth/identity'
 import { openSqliteDeviceStore } from './storage.ts'
 import type { DeviceStore } from './storage.ts'
 
 const alice = 'did:plc:alice000000000000000000' as Did
 const bob = 'did:plc:bob00000000000000000000' as Did
-const identity = serviceIdentity('localhost:2584', { https: false })
+const identity = serviceIdentity('localhost:2584', 'hearth_keyserver', { https: false })
 
 /** Tokens in these tests are just `test.<base64url did>`; the real verifier has its own tests below. */
 const testToken = (did: string) => `test.${Buffer.from(did).toString('base64url')}`

@@ -5,9 +5,9 @@ import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { z } from 'zod'
-import { deviceIdFromKeyId, isDid, isP256KeyId } from '@hearth/identity'
-import type { Did } from '@hearth/identity'
-import { bearerToken, LXM_REGISTER_DEVICE, LXM_REVOKE_DEVICE } from './auth.ts'
+import { deviceIdFromKeyId, isDid, isP256KeyId, serviceDidDocument } from '@hearth/identity'
+import type { Did, ServiceIdentity } from '@hearth/identity'
+import { LXM_REGISTER_DEVICE, LXM_REVOKE_DEVICE, tokenFromHeader } from './auth.ts'
 import type { ServiceAuthVerifier } from './auth.ts'
 import { BindingCache } from './bindings.ts'
 import type { BindingSource } from './bindings.ts'
@@ -22,8 +22,6 @@ import {
 } from './errors.ts'
 import { TokenBucketLimiter } from './rate-limit.ts'
 import type { BucketConfig } from './rate-limit.ts'
-import { serviceDidDocument } from './service-identity.ts'
-import type { ServiceIdentity } from './service-identity.ts'
 import type { DeviceStore, StoredDevice } from './storage.ts'
 
 export const MAX_BODY_BYTES = 2048
@@ -169,8 +167,7 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
 
   /** Verifies the service-auth token for `lxm`, then spends from the caller DID's bucket. */
   async function authenticate(c: Context, lxm: string): Promise<Did> {
-    const token = bearerToken(c.req.header('authorization'))
-    const { did } = await deps.auth.verify(token, lxm)
+    const { did } = await deps.auth.verify(tokenFromHeader(c.req.header('authorization')), lxm)
     const taken = didLimiter.take(did)
     if (!taken.ok) throw new RateLimitedError('did', taken.retryAfterSeconds)
     return did
@@ -178,7 +175,9 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
 
   const app = new Hono()
 
-  app.get('/.well-known/did.json', (c) => c.json(serviceDidDocument(deps.identity)))
+  app.get('/.well-known/did.json', (c) =>
+    c.json(serviceDidDocument(deps.identity, 'HearthKeyserver')),
+  )
 
   // The web app calls us from its own origin. Bearer tokens, never cookies, so any
   // origin may call; preflights are answered before the rate limiter counts them.

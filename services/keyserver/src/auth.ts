@@ -1,7 +1,13 @@
 import type { Did } from '@hearth/identity'
-import { JtiReplayCache, ServiceJwtError, verifyServiceJwt } from '@hearth/identity/service-jwt'
+import {
+  bearerToken,
+  JtiReplayCache,
+  ServiceJwtError,
+  verifyServiceJwt,
+} from '@hearth/identity/service-jwt'
 import { AuthRequiredError } from './errors.ts'
 
+export const SERVICE_FRAGMENT = 'hearth_keyserver'
 export const LXM_REGISTER_DEVICE = 'app.hearth.keyserver.registerDevice'
 export const LXM_REVOKE_DEVICE = 'app.hearth.keyserver.revokeDevice'
 
@@ -42,11 +48,13 @@ export function createServiceAuthVerifier(options: ServiceAuthOptions): ServiceA
   }
 }
 
-/** `Authorization: Bearer <jwt>`; anything else is refused before any verification work. */
-export function bearerToken(header: string | undefined): string {
-  if (header === undefined) throw new AuthRequiredError('MissingToken', 'no Authorization header')
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header)
-  if (!match)
-    throw new AuthRequiredError('MissingToken', 'Authorization must be "Bearer <service-auth JWT>"')
-  return match[1]!
+/** `Authorization: Bearer <jwt>` (parsed by identity's one rule); refused before any verification work. */
+export function tokenFromHeader(header: string | undefined): string {
+  try {
+    return bearerToken(header)
+  } catch (err) {
+    if (err instanceof ServiceJwtError)
+      throw new AuthRequiredError(err.reason, err.message, { cause: err })
+    throw err
+  }
 }

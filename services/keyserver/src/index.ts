@@ -3,12 +3,11 @@ import { serve } from '@hono/node-server'
 import { getPds, IdResolver } from '@atproto/identity'
 import { safeFetchWrap } from '@atproto-labs/fetch-node'
 import { JtiReplayCache } from '@hearth/identity/service-jwt'
-import type { Did } from '@hearth/identity'
+import { serviceIdentity, type Did } from '@hearth/identity'
 import { clientIpFromHeader, createKeyserverApp } from './app.ts'
 import type { RateLimitConfig } from './app.ts'
-import { createServiceAuthVerifier } from './auth.ts'
+import { createServiceAuthVerifier, SERVICE_FRAGMENT } from './auth.ts'
 import { createPdsBindingSource } from './bindings.ts'
-import { serviceIdentity } from './service-identity.ts'
 import { openSqliteDeviceStore } from './storage.ts'
 import type { DeviceStore } from './storage.ts'
 
@@ -21,14 +20,13 @@ export {
 } from './app.ts'
 export type { KeyserverDeps, RateLimitConfig } from './app.ts'
 export {
-  bearerToken,
   createServiceAuthVerifier,
   LXM_REGISTER_DEVICE,
+  tokenFromHeader,
   LXM_REVOKE_DEVICE,
 } from './auth.ts'
 export type { ServiceAuthOptions, ServiceAuthVerifier } from './auth.ts'
-export { serviceDidDocument, serviceIdentity, SERVICE_FRAGMENT } from './service-identity.ts'
-export type { ServiceIdentity } from './service-identity.ts'
+export { SERVICE_FRAGMENT } from './auth.ts'
 
 // Bindings in the owner's PDS
 export {
@@ -130,7 +128,7 @@ export async function startKeyserver(options: StartKeyserverOptions): Promise<Ru
   const { port } = server.address() as AddressInfo
   const host = options.publicHost ?? 'localhost'
   const hostPort = !options.devMode || host.includes(':') ? host : `${host}:${port}`
-  const identity = serviceIdentity(hostPort, { https: !options.devMode })
+  const identity = serviceIdentity(hostPort, SERVICE_FRAGMENT, { https: !options.devMode })
 
   const app = createKeyserverApp({
     identity,
