@@ -56,6 +56,15 @@ describe('devnet', () => {
     expect(await resolved.json()).toMatchObject({ did: dave.did, signingKey: keypair.did() })
   })
 
+  it("wires the services together: the resolver reads the keyserver's did:web", async () => {
+    const did = devnet.keyserver!.did
+    const res = await fetch(
+      `${devnet.resolver.url}/xrpc/app.hearth.resolver.resolveIdentity?identifier=${encodeURIComponent(did)}`,
+    )
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ did, handle: null, handleVerified: false })
+  })
+
   it('closes cleanly: every port stops answering', async () => {
     const urls = [devnet.plc.url, devnet.pds.url, devnet.resolver.url, devnet.keyserver!.url]
     await devnet.close()
