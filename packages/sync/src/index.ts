@@ -68,3 +68,67 @@ export type {
 } from './reducer/types.ts'
 export { snapshotState, stateDigest } from './reducer/snapshot.ts'
 export type { StateSnapshot } from './reducer/snapshot.ts'
+
+// Automerge storage of space events: layout, signed writes, the change validator
+export {
+  actorIdFromKeyId,
+  actorIdFromPublicKey,
+  BUCKET_CAPACITY,
+  bucketKey,
+  CHANGE_DOMAIN,
+  DocumentRegistry,
+  isActorId,
+  MAX_CHANGE_BYTES,
+  MAX_ENTRY_CHARS,
+  MAX_EVENTS_PER_CHANGE,
+  MAX_SYNC_MESSAGE_BYTES,
+  MESSAGE_DOCUMENT_CAPACITY,
+  messageDocumentId,
+  parseBucketKey,
+  spaceDocumentId,
+} from './automerge/layout.ts'
+export type { ActorId, DocumentRole } from './automerge/layout.ts'
+export { base64urlDecode, base64urlEncode } from './automerge/base64url.ts'
+export {
+  changeSigningBytes,
+  formatChangeMessage,
+  parseChangeMessage,
+  signChange,
+  verifyChangeSignature,
+} from './automerge/change-signature.ts'
+export type { AllowedOp, ChangeSignature, SignableChange } from './automerge/change-signature.ts'
+export {
+  changesInBlob,
+  changesInDocument,
+  MalformedChunkError,
+  splitChunks,
+} from './automerge/chunks.ts'
+export type { Chunk, IncomingChange } from './automerge/chunks.ts'
+export { ChangeRejectedError, validateChanges } from './automerge/change-rules.ts'
+export type { RejectionKind, ValidatedChanges, VerifyEvent } from './automerge/change-rules.ts'
+export { BatchView, DocumentState } from './automerge/document-state.ts'
+export type {
+  AcceptedChange,
+  BucketInfo,
+  ChangeMeta,
+  StructureView,
+} from './automerge/document-state.ts'
+export {
+  ChangeValidator,
+  importVerified,
+  MessageRejectedError,
+} from './automerge/change-validator.ts'
+export type { AcceptedPayload, ChangeValidatorOptions } from './automerge/change-validator.ts'
+export { ValidatingNetworkAdapter } from './automerge/validating-adapter.ts'
+export type { PeerRejection, ValidatingAdapterOptions } from './automerge/validating-adapter.ts'
+export {
+  buildSignedChange,
+  createSignedDocument,
+  entriesOf,
+  SignedWriter,
+  WriteError,
+} from './automerge/signed-writer.ts'
+export type { BuiltChange, OwnState } from './automerge/signed-writer.ts'
+export { verifySpaceEventBytes } from './automerge/space-events.ts'
+export { MemoryLinkAdapter } from './automerge/memory-network.ts'
+export type { Deliver } from './automerge/memory-network.ts'
