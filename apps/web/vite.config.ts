@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import adapter from '@sveltejs/adapter-static'
 import { sveltekit } from '@sveltejs/kit/vite'
 import { defineConfig } from 'vite'
+import type { Plugin } from 'vite'
 import wasm from 'vite-plugin-wasm'
 import svelteConfig from '../../svelte.config.js'
 
@@ -13,8 +16,43 @@ import svelteConfig from '../../svelte.config.js'
 // http is allowed for the development network (browsers treat 127.0.0.1 and localhost as
 // trustworthy origin, so this opens no path to the public network).
 // frame-ancestors cannot be set from a <meta> tag: serve.ts sends it as a header.
+// What `npm start` runs (the devnet's default ports), for `vite dev` and `vite preview`.
+const DEVNET_CONFIG = {
+  mode: 'development',
+  handleResolver: 'http://127.0.0.1:2584',
+  plcUrl: 'http://localhost:2582',
+  pdsUrl: 'http://localhost:2583',
+  keyserverUrl: 'http://localhost:2585',
+  keyserverDid: 'did:web:localhost%3A2585',
+}
+
+/**
+ * Serves /config.json in `vite dev` and `vite preview` only (the devnet defaults, or the
+ * file named by HEARTH_WEB_CONFIG). Builds never contain a config: serve.ts or the
+ * production host provides it next to the build.
+ */
+function devConfigJson(): Plugin {
+  function serveConfig(req: IncomingMessage, res: ServerResponse, next: () => void): void {
+    if (req.url?.split('?')[0] !== '/config.json') return next()
+    const file = process.env.HEARTH_WEB_CONFIG
+    res.setHeader('content-type', 'application/json')
+    res.setHeader('cache-control', 'no-cache')
+    res.end(file ? readFileSync(file, 'utf8') : JSON.stringify(DEVNET_CONFIG))
+  }
+  return {
+    name: 'hearth-dev-config-json',
+    apply: 'serve',
+    configureServer: (server) => void server.middlewares.use(serveConfig),
+    configurePreviewServer: (server) => void server.middlewares.use(serveConfig),
+  }
+}
+
 export default defineConfig({
+  // 127.0.0.1, not localhost: the OAuth loopback client's redirect URI must be an IP.
+  server: { host: '127.0.0.1', port: 5173 },
+  preview: { host: '127.0.0.1', port: 4173 },
   plugins: [
+    devConfigJson(),
     wasm(),
     sveltekit({
       ...svelteConfig,

@@ -101,9 +101,26 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
   let page: Page
   let shownFingerprint: string
 
+  /** Everything the app's pages report as blocked by its CSP (the PDS's pages are not ours). */
+  const cspViolations: string[] = []
+
+  it('serves a strict CSP: no inline scripts allowed', async () => {
+    const html = await (await fetch(`${web.url}/sign-in`)).text()
+    const csp = /http-equiv="content-security-policy" content="([^"]+)"/.exec(html)?.[1] ?? ''
+    const scriptSrc = csp.split(';').find((d) => d.trim().startsWith('script-src')) ?? ''
+    expect(scriptSrc).toContain("'self'")
+    expect(scriptSrc).not.toContain('unsafe-inline')
+    expect(csp).toContain("object-src 'none'")
+  })
+
   it('signs alice in through the PDS pages, asking only for Hearth’s own scopes', async () => {
     alice = await browser.newContext()
     page = await alice.newPage()
+    page.on('console', (message) => {
+      if (onApp(new URL(page.url())) && /Content Security Policy/.test(message.text())) {
+        cspViolations.push(message.text())
+      }
+    })
     const par = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/oauth/par'))
     await startSignIn(page, 'alice.test')
     const scope = new URLSearchParams((await par).postData() ?? '').get('scope') ?? ''
@@ -135,6 +152,29 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
     // The digits on screen are the fingerprint of exactly this DID and published key.
     expect(fingerprint(did, binding!.key)).toBe(shownFingerprint)
     expect(await keyserverDevices(did)).toEqual({ [binding!.key]: null })
+  })
+
+  it('keeps the private key non-extractable in IndexedDB, and nothing was blocked by the CSP', async () => {
+    const stored = await page.evaluate(
+      () =>
+        new Promise<{ extractable: boolean; usages: string[] }[]>((resolve, reject) => {
+          const open = indexedDB.open('hearth-device')
+          open.onerror = () => reject(open.error)
+          open.onsuccess = () => {
+            const all = open.result.transaction('device-keys').objectStore('device-keys').getAll()
+            all.onerror = () => reject(all.error)
+            all.onsuccess = () =>
+              resolve(
+                (all.result as { keyPair: CryptoKeyPair }[]).map((e) => ({
+                  extractable: e.keyPair.privateKey.extractable,
+                  usages: [...e.keyPair.privateKey.usages],
+                })),
+              )
+          }
+        }),
+    )
+    expect(stored).toEqual([{ extractable: false, usages: ['sign'] }])
+    expect(cspViolations).toEqual([])
   })
 
   it('stays signed in across a reload, with the same device key', async () => {
