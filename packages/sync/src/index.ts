@@ -132,3 +132,9 @@ export type { BuiltChange, OwnState } from './automerge/signed-writer.ts'
 export { verifySpaceEventBytes } from './automerge/space-events.ts'
 export { MemoryLinkAdapter } from './automerge/memory-network.ts'
 export type { Deliver } from './automerge/memory-network.ts'
+
+// The verified local store: one storage seam, a contract suite every backend runs
+export { assertStoreKey, InvalidStoreKeyError, MemoryStoreAdapter } from './store/store-adapter.ts'
+export type { StoreAdapter, StoreEntry, StoreKey } from './store/store-adapter.ts'
+export { CorruptStoreError, VerifiedStore } from './store/verified-store.ts'
+export type { SpaceSnapshot } from './store/verified-store.ts'
