@@ -5,4 +5,4 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$HEARTH_ROOT"
 npm run build --silent -w apps/web
-exec node services/devnet/src/main.ts "$@"
+exec node scripts/start.ts "$@"
