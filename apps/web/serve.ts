@@ -192,3 +192,17 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       }),
   }
 }
+
+// `node apps/web/serve.ts <config.json> [port] [host]`: serve the build with a config file
+// (for trying a build against any network; `npm start` imports startWebServer instead).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [configPath, port = '2586', host = '127.0.0.1'] = process.argv.slice(2)
+  if (!configPath) {
+    console.error('usage: node apps/web/serve.ts <config.json> [port] [host]')
+    process.exit(2)
+  }
+  const { readFile } = await import('node:fs/promises')
+  const config = JSON.parse(await readFile(configPath, 'utf8')) as WebConfig
+  const web = await startWebServer({ port: Number(port), host, config })
+  console.log(`Hearth web app: ${web.url}`)
+}
