@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2'
-import { asDid, generateDeviceKey, utf8 } from '@hearth/identity'
+import { asDid, utf8 } from '@hearth/identity'
 import type { Did } from '@hearth/identity'
 import {
   computeEventId,
@@ -8,6 +8,7 @@ import {
   EventParseError,
 } from '../events/codec.ts'
 import { normaliseParents } from '../events/sign.ts'
+import { FIXTURE_KEY_IDS } from './fixture-keys.ts'
 import {
   bodySchemas,
   type EventBody,
@@ -48,26 +49,27 @@ export interface TestActor {
   readonly devices: readonly string[]
 }
 
-let keyPool: string[] | null = null
-
-/** Real did:keys, generated once per process (generation is the slow part, not their use). */
-export async function testKeyIds(count: number): Promise<string[]> {
-  keyPool ??= []
-  while (keyPool.length < count) keyPool.push((await generateDeviceKey()).key.keyId)
-  return keyPool.slice(0, count)
-}
-
-export async function createActors(
-  names: readonly string[],
-  devicesEach = 2,
-): Promise<TestActor[]> {
-  const keys = await testKeyIds(names.length * devicesEach + 4)
+/** Actors with fixed did:keys (see fixture-keys.ts): the same ids, hence the same order, in every run. */
+export function createActors(names: readonly string[], devicesEach = 2): TestActor[] {
+  if (names.length * devicesEach > FIXTURE_KEY_IDS.length)
+    throw new RangeError('not enough fixture keys')
   return names.map((name, i) => ({
     name,
     did: asDid(`did:plc:${name.toLowerCase().padEnd(24, 'x').slice(0, 24)}`),
-    devices: keys.slice(i * devicesEach, (i + 1) * devicesEach),
+    devices: FIXTURE_KEY_IDS.slice(i * devicesEach, (i + 1) * devicesEach),
   }))
 }
+
+export const HARNESS_ACTOR_NAMES = [
+  'alice',
+  'bob',
+  'carol',
+  'dave',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+] as const
 
 export interface DraftOptions {
   /** Parents to cite; default: every current head of this builder (an actor who saw everything). */

@@ -20,14 +20,14 @@ import { snapshotState } from './snapshot.ts'
 
 let alice: TestActor, bob: TestActor, carol: TestActor, dave: TestActor, erin: TestActor
 
-beforeAll(async () => {
-  ;[alice, bob, carol, dave, erin] = (await createActors([
-    'alice',
-    'bob',
-    'carol',
-    'dave',
-    'erin',
-  ])) as [TestActor, TestActor, TestActor, TestActor, TestActor]
+beforeAll(() => {
+  ;[alice, bob, carol, dave, erin] = createActors(['alice', 'bob', 'carol', 'dave', 'erin']) as [
+    TestActor,
+    TestActor,
+    TestActor,
+    TestActor,
+    TestActor,
+  ]
 })
 
 function space(mode: SpaceMode = 'INVITES_ONLY'): SpaceBuilder {
