@@ -250,6 +250,35 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
     expect(fresh).not.toBe(shownFingerprint)
     const [newBinding] = await listBindings(did)
     expect(newBinding!.key).not.toBe(binding!.key)
+  })
+
+  it('signs out and erases the key when the device was removed from another device', async () => {
+    const did = devnet.accounts.alice.did
+    const [binding] = await listBindings(did)
+    const agent = await devnet.login(devnet.accounts.alice)
+    await agent.com.atproto.repo.deleteRecord({
+      repo: did,
+      collection: 'app.hearth.device',
+      rkey: binding!.rkey,
+    })
+    await page.reload()
+    await page.waitForURL(`${web.url}/sign-in`)
+    const alert = page.getByRole('alert')
+    await expect.poll(() => alert.getAttribute('data-failure')).toBe('device-removed')
+    // It did not bind itself again, and its key is gone from the browser.
+    expect(await listBindings(did)).toEqual([])
+    const keys = await page.evaluate(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const open = indexedDB.open('hearth-device')
+          open.onerror = () => reject(open.error)
+          open.onsuccess = () => {
+            const count = open.result.transaction('device-keys').objectStore('device-keys').count()
+            count.onsuccess = () => resolve(count.result)
+          }
+        }),
+    )
+    expect(keys).toBe(0)
     await alice.close()
   })
 

@@ -10,6 +10,7 @@ export type SignInFailure =
   | 'consent-refused'
   | 'callback-failed'
   | 'session-ended'
+  | 'device-removed'
   | 'unexpected'
 
 export class SignInError extends Error {

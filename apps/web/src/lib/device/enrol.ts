@@ -10,7 +10,7 @@ import {
   LXM_REGISTER_DEVICE,
   LXM_REVOKE_DEVICE,
 } from '../auth/scopes.ts'
-import { serviceFetchHandler, xrpcProcedure, xrpcQuery } from '../auth/xrpc.ts'
+import { serviceFetchHandler, XrpcError, xrpcProcedure, xrpcQuery } from '../auth/xrpc.ts'
 import type { FetchHandler } from '../auth/xrpc.ts'
 import { deleteDeviceKey, loadDeviceKey, saveDeviceKey } from './key-store.ts'
 import type { StoredDeviceKey } from './key-store.ts'
@@ -134,6 +134,29 @@ export async function enrolDevice(
     await saveDeviceKey(stored)
   }
   return { key, stored }
+}
+
+/**
+ * Whether the user's repo still binds this key. `absent` only on the PDS's explicit
+ * answer (record not found, or a different key under our rkey); any failure to ask
+ * (offline, PDS down) is `unknown`, never a reason to drop the device.
+ */
+export async function bindingStatus(
+  deps: Pick<EnrolDeps, 'did' | 'pds'>,
+  key: Pick<DeviceKey, 'keyId' | 'deviceId'>,
+): Promise<'present' | 'absent' | 'unknown'> {
+  try {
+    const out = await xrpcQuery(deps.pds, 'com.atproto.repo.getRecord', {
+      repo: deps.did,
+      collection: DEVICE_COLLECTION,
+      rkey: key.deviceId,
+    })
+    const value = (out as { value?: { key?: unknown } } | null)?.value
+    return value?.key === key.keyId ? 'present' : 'absent'
+  } catch (err) {
+    if (err instanceof XrpcError && err.error === 'RecordNotFound') return 'absent'
+    return 'unknown'
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { hearthScope } from '../auth/scopes.ts'
 import { loadAppConfig } from '../config/app-config.ts'
 import type { AppConfig } from '../config/app-config.ts'
 import {
+  bindingStatus,
   describeDevice,
   enrolDevice,
   EnrolmentError,
@@ -17,6 +18,7 @@ import {
   forgetDevice,
 } from '../device/enrol.ts'
 import type { EnrolDeps, EnrolStep } from '../device/enrol.ts'
+import { deleteDeviceKey } from '../device/key-store.ts'
 
 export type SessionStatus =
   'starting' | 'signed-out' | 'redirecting' | 'signed-in' | 'signing-out' | 'broken'
@@ -122,6 +124,29 @@ export class HearthSession {
     )
   }
 
+  /**
+   * The binding record is gone: the account no longer trusts this key. Erase it and end
+   * this session too; signing in again (with the password, on the PDS) sets up a new key.
+   */
+  async #deviceRemoved(): Promise<void> {
+    const client = this.#client
+    const session = this.#session
+    if (!client || !session) return
+    this.status = 'signing-out'
+    await deleteDeviceKey(asDid(session.did))
+    try {
+      await client.revoke(session.did)
+    } catch {
+      // The local session is deleted regardless.
+    }
+    localStorage.removeItem(HANDLE_CACHE_KEY + session.did)
+    this.#clear()
+    this.error = new SignInError(
+      'device-removed',
+      'This device was removed from your account, so it has been signed out. Sign in again to set it up as a new device.',
+    )
+  }
+
   #clear(): void {
     this.#session = null
     this.account = null
@@ -178,6 +203,14 @@ export class HearthSession {
         keyId: device.key.keyId,
         deviceId: device.key.deviceId,
         fingerprint: fingerprint(deps.did, device.key.keyId),
+      }
+      // A device that was fully set up must still be bound: if the user removed it from
+      // another device, it must not quietly re-bind itself here.
+      if (device.stored.published && navigator.onLine) {
+        if ((await bindingStatus(deps, device.key)) === 'absent') {
+          await this.#deviceRemoved()
+          return
+        }
       }
       await enrolDevice(deps, device, (step) => {
         this.enrolment = { state: 'working', step }
