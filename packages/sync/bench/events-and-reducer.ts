@@ -1,0 +1,249 @@
+// Signed events and the reducer: each figure is printed beside its floor, measured in the same
+// run on the same machine.   npm run bench -- sync   (or: node --expose-gc <this file>)
+import { asDid, domainSeparated, generateDeviceKey } from '@hearth/identity'
+import {
+  encodeSignedEvent,
+  EVENT_SIG_DOMAIN,
+  eventIdToBytes,
+  openSignedEvent,
+  parseSignedEvent,
+  reduce,
+  signEvent,
+  SpaceReducer,
+  verifySpaceEvent,
+  type EventId,
+  type SpaceEvent,
+} from '../src/index.ts'
+import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../src/harness/space-builder.ts'
+import { Prng } from '../src/harness/prng.ts'
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+function rate(n: number, ms: number): string {
+  return `${Math.round((n / ms) * 1000).toLocaleString('en')}/s`
+}
+
+function line(name: string, value: string, floor: string, ratio: number): void {
+  console.log(
+    `${name.padEnd(44)} ${value.padStart(14)}   floor ${floor.padStart(14)}   ${ratio.toFixed(2)}x the floor`,
+  )
+}
+
+async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
+  const t0 = performance.now()
+  const out = await fn()
+  return [out, performance.now() - t0]
+}
+
+// ---- signatures ----
+{
+  const N = 3000
+  const { key, keyPair } = await generateDeviceKey()
+  const did = asDid('did:plc:ewvi7nxzyoun6zhxrhs64oiz')
+  const genesis = await signEvent(key, {
+    space: null,
+    kind: 'genesis',
+    author: did,
+    parents: [],
+    body: { mode: 'PUBLIC', name: 'bench', nonce: 'bench-nonce' },
+  })
+  const events: SpaceEvent[] = []
+  let parent = genesis.id as EventId
+  for (let i = 0; i < N; i++) {
+    const e = await signEvent(key, {
+      space: genesis.id,
+      kind: 'message',
+      author: did,
+      parents: [parent],
+      body: { text: `message ${i}` },
+    })
+    events.push(e)
+    parent = e.id
+  }
+  const wire = events.map((e) => encodeSignedEvent(e))
+  // The floor: the bare WebCrypto verify of the same signed bytes, key imported once.
+  const publicKey = keyPair.publicKey
+  const signed = events.map(
+    (e) => new Uint8Array(domainSeparated(EVENT_SIG_DOMAIN, eventIdToBytes(e.id))),
+  )
+  const sigs = events.map((e) => new Uint8Array(e.sig))
+  const alg = { name: 'ECDSA', hash: 'SHA-256' }
+  // Three rounds, interleaved, best of each: the two cores are shared, and JIT warm-up
+  // should not favour whichever loop runs last.
+  const best = {
+    floor: Infinity,
+    floorParallel: Infinity,
+    verify: Infinity,
+    open: Infinity,
+    parallel: Infinity,
+  }
+  for (let round = 0; round < 3; round++) {
+    const [, floorMs] = await time(async () => {
+      for (let i = 0; i < N; i++)
+        if (!(await crypto.subtle.verify(alg, publicKey, sigs[i]!, signed[i]!)))
+          throw new Error('floor verify failed')
+    })
+    const [, verifyMs] = await time(async () => {
+      for (const e of events) if (!(await verifySpaceEvent(e))) throw new Error('verify failed')
+    })
+    const [, openMs] = await time(async () => {
+      for (const bytes of wire)
+        if (!(await openSignedEvent(bytes)).ok) throw new Error('open failed')
+    })
+    const [, parallelMs] = await time(async () => {
+      const all = await Promise.all(events.map((e) => verifySpaceEvent(e)))
+      if (all.some((ok) => !ok)) throw new Error('verify failed')
+    })
+    const [, floorParallelMs] = await time(async () => {
+      const all = await Promise.all(
+        sigs.map((sig, i) => crypto.subtle.verify(alg, publicKey, sig, signed[i]!)),
+      )
+      if (all.some((ok) => !ok)) throw new Error('floor verify failed')
+    })
+    best.floorParallel = Math.min(best.floorParallel, floorParallelMs)
+    best.floor = Math.min(best.floor, floorMs)
+    best.verify = Math.min(best.verify, verifyMs)
+    best.open = Math.min(best.open, openMs)
+    best.parallel = Math.min(best.parallel, parallelMs)
+  }
+  const {
+    floor: floorMs,
+    floorParallel: floorParallelMs,
+    verify: verifyMs,
+    open: openMs,
+    parallel: parallelMs,
+  } = best
+  console.log(`signatures (WebCrypto P-256, ${N} events, one key)`)
+  line('verifySpaceEvent, one at a time', rate(N, verifyMs), rate(N, floorMs), verifyMs / floorMs)
+  line('openSignedEvent (parse + id + verify)', rate(N, openMs), rate(N, floorMs), openMs / floorMs)
+  line(
+    'verifySpaceEvent, all in flight',
+    rate(N, parallelMs),
+    rate(N, floorParallelMs),
+    parallelMs / floorParallelMs,
+  )
+}
+
+// ---- the reducer ----
+{
+  const COUNT = 100_000
+  const actors = createActors(HARNESS_ACTOR_NAMES)
+  const prng = new Prng(7)
+  const b = new SpaceBuilder()
+  b.genesis(actors[0]!, 'PUBLIC')
+  for (const a of actors.slice(1)) b.make(a, 'join', {})
+  const channels = [
+    b.make(actors[0]!, 'channel.create', { name: 'general' }).id,
+    b.make(actors[0]!, 'channel.create', { name: 'random' }).id,
+  ]
+  const messages: EventId[] = []
+  const tBuild = performance.now()
+  while (b.events.length < COUNT) {
+    const a = prng.pick(actors)
+    const roll = prng.next()
+    if (roll < 0.8 || messages.length === 0)
+      messages.push(
+        b.make(a, 'message', {
+          text: `message ${b.events.length} from ${a.name}`,
+          channel: prng.pick(channels),
+        }).id,
+      )
+    else if (roll < 0.95)
+      b.make(a, 'reaction.add', { target: prng.pick(messages.slice(-50)), emoji: '👍' })
+    else
+      b.make(actors[0]!, 'edit', {
+        target: messages.filter((_, i) => i % 8 === 0).at(-1) ?? messages[0]!,
+        text: 'edited',
+      })
+  }
+  const events = b.events
+  const buildMs = performance.now() - tBuild
+  console.log(
+    `\nreducer (${COUNT.toLocaleString('en')} events: 8 members, ~80% messages, reactions, edits; built in ${(buildMs / 1000).toFixed(1)} s)`,
+  )
+
+  // Floor: the least any reducer does per event: keep it by id and look its parents up.
+  const [, floorMs] = await time(() => {
+    const seen = new Map<EventId, number>()
+    for (const e of events) {
+      let depth = 0
+      for (const p of e.parents) depth = Math.max(depth, (seen.get(p) ?? 0) + 1)
+      seen.set(e.id, depth)
+    }
+    return seen.size
+  })
+  const [, replayMs] = await time(() => reduce(b.spaceId!, events).messages.size)
+  line('full replay (reduce)', rate(COUNT, replayMs), rate(COUNT, floorMs), replayMs / floorMs)
+
+  const tail = 10_000
+  const r = new SpaceReducer(b.spaceId!)
+  r.addAll(events.slice(0, COUNT - tail))
+  void r.state
+  const [, incMs] = await time(() => {
+    for (const e of events.slice(COUNT - tail)) r.add(e)
+    return r.state.messages.size
+  })
+  const [, incReadMs] = await time(() => {
+    const r2 = new SpaceReducer(b.spaceId!)
+    r2.addAll(events.slice(0, COUNT - tail))
+    void r2.state
+    const t0 = performance.now()
+    for (const e of events.slice(COUNT - tail)) {
+      r2.add(e)
+      void r2.state.messages.get(e.id)
+    }
+    return performance.now() - t0
+  }).then(([ms]) => [ms, ms] as const)
+  line(
+    `incremental, last ${tail.toLocaleString('en')} appended`,
+    rate(tail, incMs),
+    rate(COUNT, floorMs),
+    incMs / tail / (floorMs / COUNT),
+  )
+  line(
+    'incremental, append + read state each time',
+    rate(tail, incReadMs),
+    rate(COUNT, floorMs),
+    incReadMs / tail / (floorMs / COUNT),
+  )
+  console.log(
+    `${'  = per appended event'.padEnd(44)} ${((incMs / tail) * 1000).toFixed(1).padStart(12)} µs   recomputes during appends: ${r.recomputes - 1}`,
+  )
+
+  if (gc) {
+    const heap = () => {
+      gc()
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const base = heap()
+    // Fresh copies decoded from the wire: their strings are not shared with anything else.
+    const copy = events.map((e) => {
+      const parsed = parseSignedEvent(encodeSignedEvent(e))
+      if (!parsed.ok) throw parsed.error
+      return parsed.event
+    })
+    const rawBytes = heap() - base
+    const withReducer = ((): number => {
+      const reducer = new SpaceReducer(b.spaceId!)
+      reducer.addAll(copy)
+      void reducer.state
+      return heap() - base
+    })()
+    const after = heap() - base
+    // The events alone, measured with and without the reducer around: the smaller is the floor
+    // (the first measure can still hold parsing garbage V8 has not compacted).
+    const floor = Math.min(rawBytes, after)
+    console.log(`\nmemory per 100k events (heap after full GC)`)
+    line(
+      'events + reducer state',
+      `${(withReducer / 2 ** 20).toFixed(0)} MiB`,
+      `${(floor / 2 ** 20).toFixed(0)} MiB`,
+      withReducer / floor,
+    )
+    console.log(
+      `${''.padEnd(44)} ${Math.round(withReducer / COUNT)} bytes/event; the floor (decoded events alone) ${Math.round(floor / COUNT)} bytes/event`,
+    )
+    void copy.length
+  } else console.log('\nmemory: run with --expose-gc (npm run bench does)')
+}
