@@ -299,6 +299,16 @@ describe('web sign-in (OAuth through the PDS, device enrolment)', () => {
     await context.close()
   })
 
+  it('answers an unknown address with the app’s own page', async () => {
+    const context = await browser.newContext()
+    const p = await context.newPage()
+    await p.goto(`${web.url}/no/such/page`)
+    await expect
+      .poll(() => p.getByRole('alert').textContent())
+      .toContain('This page does not exist.')
+    await context.close()
+  })
+
   it('explains a refused consent and publishes nothing', async () => {
     const context = await browser.newContext()
     const p = await context.newPage()
