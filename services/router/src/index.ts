@@ -16,3 +16,20 @@ export type {
 } from './server.ts'
 export { TICKET_TTL_MS, TicketError, TicketStore } from './tickets.ts'
 export type { TicketFailure } from './tickets.ts'
+export { ChunkTooLargeError, InvalidStorageKeyError, StorageClosedError } from './storage/errors.ts'
+export type { CorruptChunkEvent, CorruptChunkReason } from './storage/errors.ts'
+export {
+  decodeKey,
+  encodeKey,
+  MAX_KEY_BYTES,
+  MAX_KEY_PARTS,
+  prefixRange,
+} from './storage/key-codec.ts'
+export { MemoryStorageAdapter } from './storage/memory-adapter.ts'
+export type { MemoryStorageBacking } from './storage/memory-adapter.ts'
+export {
+  DEFAULT_MAX_CHUNK_BYTES,
+  MAX_QUARANTINED_CHUNKS,
+  SqliteStorageAdapter,
+} from './storage/sqlite-adapter.ts'
+export type { SqliteStorageOptions } from './storage/sqlite-adapter.ts'

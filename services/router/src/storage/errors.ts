@@ -1,0 +1,53 @@
+import type { StorageKey } from '@automerge/automerge-repo/slim'
+
+/** A key the storage seam refuses: empty, too long, or not representable exactly. */
+export class InvalidStorageKeyError extends Error {
+  readonly key: readonly string[]
+  readonly reason: 'empty' | 'too-many-parts' | 'too-long' | 'not-well-formed'
+  constructor(key: readonly string[], reason: InvalidStorageKeyError['reason']) {
+    super(`invalid storage key (${reason})`)
+    this.name = 'InvalidStorageKeyError'
+    this.key = key
+    this.reason = reason
+  }
+}
+
+/** A chunk above the adapter's per-chunk cap; nothing was written. */
+export class ChunkTooLargeError extends Error {
+  readonly key: StorageKey
+  readonly bytes: number
+  readonly maxBytes: number
+  constructor(key: StorageKey, bytes: number, maxBytes: number) {
+    super(`chunk of ${bytes} bytes exceeds the ${maxBytes}-byte cap`)
+    this.name = 'ChunkTooLargeError'
+    this.key = key
+    this.bytes = bytes
+    this.maxBytes = maxBytes
+  }
+}
+
+/** The adapter was closed; in-flight callers get this instead of a SQLite error. */
+export class StorageClosedError extends Error {
+  constructor() {
+    super('storage adapter is closed')
+    this.name = 'StorageClosedError'
+  }
+}
+
+/** Why a stored chunk was refused on read. */
+export type CorruptChunkReason =
+  /** Its bytes (or key) no longer match the SHA-256 stored beside them. */
+  | 'checksum'
+  /** The checksum matches but the optional `validateChunk` hook refused the bytes. */
+  | 'invalid'
+  /** Its stored key cannot be decoded (so it cannot be returned under any key). */
+  | 'undecodable-key'
+
+export interface CorruptChunkEvent {
+  /** The key as decoded, or undefined when the key itself is what is broken. */
+  key: StorageKey | undefined
+  reason: CorruptChunkReason
+  bytes: number
+  /** True when the row was moved to the quarantine table (false only if that failed). */
+  quarantined: boolean
+}
