@@ -27,6 +27,13 @@ export interface SqliteStorageOptions {
   onCorruptChunk?: (event: CorruptChunkEvent) => void
   /** Extra check on a chunk whose checksum matches (e.g. Automerge framing); false = corrupt. */
   validateChunk?: (key: StorageKey, data: Uint8Array) => boolean
+  /**
+   * Writes after `close()` to keys this accepts are dropped instead of rejected. automerge-repo's
+   * `shutdown()` does not flush its throttled sync-state saves, and a rejection there is an
+   * unhandled one (the Repo calls save with `void`), which would end the process. Sync state is
+   * a cache: losing it costs one longer sync. Default: keys whose second part is 'sync-state'.
+   */
+  droppableAfterClose?: (key: StorageKey) => boolean
   /** Quarantined rows kept (default MAX_QUARANTINED_CHUNKS). */
   maxQuarantined?: number
   /** Clock for quarantine timestamps. */
@@ -61,6 +68,7 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
   readonly #validate: ((key: StorageKey, data: Uint8Array) => boolean) | undefined
   readonly #now: () => number
   readonly #maxQuarantined: number
+  readonly #droppableAfterClose: (key: StorageKey) => boolean
   readonly #stmt: Statements
   #closed = false
 
@@ -71,6 +79,7 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
     this.#validate = options.validateChunk
     this.#now = options.now ?? Date.now
     this.#maxQuarantined = options.maxQuarantined ?? MAX_QUARANTINED_CHUNKS
+    this.#droppableAfterClose = options.droppableAfterClose ?? ((key) => key[1] === 'sync-state')
     this.#db = new Database(options.path)
     try {
       const mode: unknown = this.#db.pragma('journal_mode = WAL', { simple: true })
@@ -111,6 +120,7 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
   }
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
+    if (this.#closed && this.#droppableAfterClose(key)) return
     this.#open()
     if (data.byteLength > this.maxChunkBytes)
       throw new ChunkTooLargeError(key, data.byteLength, this.maxChunkBytes)
