@@ -7,7 +7,10 @@ import type { ReducerFaults } from '../reducer/space-reducer.ts'
 const actors = createActors(HARNESS_ACTOR_NAMES)
 const SEEDS = 500
 
-function sum(reports: SeedReport[], field: 'faults' | 'attacks'): Record<string, number> {
+function sum(
+  reports: SeedReport[],
+  field: 'faults' | 'attacks' | 'scenarios',
+): Record<string, number> {
   const out: Record<string, number> = {}
   for (const r of reports) for (const [k, v] of Object.entries(r[field])) out[k] = (out[k] ?? 0) + v
   return out
@@ -29,10 +32,12 @@ describe('convergence harness', () => {
         `${counted.reduce((n, r) => n + r.events, 0)} events, ` +
         `${counted.reduce((n, r) => n + r.outcome.banned, 0)} bans in effect, ` +
         `${counted.reduce((n, r) => n + r.outcome.filtered, 0)} events filtered by strong remove\n` +
-        `  faults: ${JSON.stringify(sum(counted, 'faults'))}\n  attacks: ${JSON.stringify(sum(counted, 'attacks'))}`,
+        `  faults: ${JSON.stringify(sum(counted, 'faults'))}\n  attacks: ${JSON.stringify(sum(counted, 'attacks'))}` +
+        `\n  scenarios: ${JSON.stringify(sum(counted, 'scenarios'))}`,
     )
     expect(failures).toEqual([])
     expect(counted.length).toBe(SEEDS)
+    expect(sum(counted, 'scenarios')['mutual-ban']).toBeGreaterThan(20)
   }, 120_000)
 
   it('is deterministic: a seed replays to the same state', () => {

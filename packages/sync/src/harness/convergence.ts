@@ -41,6 +41,8 @@ export interface SeedReport {
   events: number
   faults: Record<string, number>
   attacks: Record<string, number>
+  /** Scripted hard cases that happened (e.g. two admins banning each other across a partition, R17). */
+  scenarios: Record<string, number>
   /** A seed counts only if it exercised at least one fault and one attack. */
   counted: boolean
   failure: string | null
@@ -89,8 +91,10 @@ class Run {
     heal: 0,
     restart: 0,
     skew: 0,
+    resync: 0,
   }
   readonly attacks: Record<string, number> = {}
+  readonly scenarios: Record<string, number> = { 'mutual-ban': 0 }
   readonly mustReject = new Set<EventId>()
   readonly forged = new Set<EventId>()
   /** Honest plain messages: the author was a member in their own view when they wrote it. */
@@ -144,12 +148,19 @@ class Run {
     this.broadcast(creator, genesis)
 
     const steps = this.options.steps ?? 120
+    const mutualBanAt = this.prng.chance(0.6)
+      ? Math.floor(steps * (0.3 + this.prng.next() * 0.4))
+      : -1
     for (this.step = 1; this.step <= steps; this.step++) {
       this.deliver()
+      if (this.step >= mutualBanAt && mutualBanAt >= 0 && this.scenarios['mutual-ban'] === 0)
+        this.mutualBan()
       const roll = this.prng.next()
       if (roll < 0.04) this.partition()
       else if (roll < 0.07) this.heal()
       else if (roll < 0.1) this.restart(this.prng.pick(this.replicas))
+      else if (roll < 0.25)
+        this.resync(this.prng.pick(this.replicas), this.prng.pick(this.replicas))
       const r = this.prng.pick(this.replicas)
       if (r.honest) this.honestAction(r)
       else this.maliciousAction(r)
@@ -213,6 +224,14 @@ class Run {
     this.partitioned = false
     this.faults.heal!++
     for (const r of this.replicas) r.group = 0
+  }
+
+  /** Anti-entropy between two replicas that can reach each other (what Automerge sync does). */
+  private resync(a: Replica, b: Replica): void {
+    if (a === b || (this.partitioned && a.group !== b.group)) return
+    this.faults.resync!++
+    for (const e of this.prng.shuffle([...a.store.values()])) this.ingest(b, e)
+    for (const e of this.prng.shuffle([...b.store.values()])) this.ingest(a, e)
   }
 
   /** A restart: the in-memory reducer is gone; the replica reloads its stored events. */
@@ -385,6 +404,47 @@ class Run {
     }
   }
 
+  /** R17: two honest admins, cut off from each other, ban each other. */
+  private mutualBan(): void {
+    const admins = this.replicas.filter((r) => {
+      const m = r.reducer.state.members.get(r.actor.did)
+      return r.honest && m?.status === 'member' && m.role === 'admin'
+    })
+    for (const a of admins) {
+      for (const b of admins) {
+        if (a === b) continue
+        const aSees = a.reducer.state.members.get(b.actor.did)
+        const bSees = b.reducer.state.members.get(a.actor.did)
+        if (aSees?.role !== 'admin' || bSees?.role !== 'admin') continue
+        this.partitioned = true
+        this.faults.partition!++
+        for (const r of this.replicas) r.group = r === b ? 1 : r === a ? 0 : this.prng.int(2)
+        this.targeted.add(a.actor.did)
+        this.targeted.add(b.actor.did)
+        this.emit(a, 'proposal', { action: 'ban', target: b.actor.did })
+        this.emit(b, 'proposal', { action: 'ban', target: a.actor.did })
+        this.scenarios['mutual-ban']!++
+        return
+      }
+    }
+    // Not two admins yet: the first one promotes an honest member, and the scene waits.
+    const a = admins[0]
+    if (!a) return
+    const state = a.reducer.state
+    const open = [...state.proposals.values()].some(
+      (p) => p.status === 'open' && p.action === 'role',
+    )
+    const candidates = this.replicas.filter(
+      (r) => r.honest && r !== a && state.members.get(r.actor.did)?.status === 'member',
+    )
+    if (!open && candidates.length > 0)
+      this.emit(a, 'proposal', {
+        action: 'role',
+        target: this.prng.pick(candidates).actor.did,
+        role: 'admin',
+      })
+  }
+
   private maliciousAction(r: Replica): void {
     const s = r.reducer.state
     const me = s.members.get(r.actor.did)
@@ -499,6 +559,7 @@ class Run {
       events: honest[0]!.store.size,
       faults: this.faults,
       attacks: this.attacks,
+      scenarios: this.scenarios,
       counted:
         Object.values(this.faults).some((n) => n > 0) &&
         Object.values(this.attacks).some((n) => n > 0),
@@ -552,6 +613,17 @@ class Run {
       if (excused.has(e.author) || s.members.get(e.author)?.status === 'banned') continue
       if (!s.messages.has(e.id))
         return `honest message ${e.id} by ${e.author} is missing: ${s.invalid.get(e.id)?.reason ?? s.pending.get(e.id) ?? 'not there'}`
+    }
+    // R17: of two admins who banned each other, at most one is out (never both, for a race).
+    const bans = [...s.proposals.values()].filter((p) => p.action === 'ban')
+    for (const p of bans) {
+      const counter = bans.find((q) => q.target === p.proposer && q.proposer === p.target)
+      if (counter && p.status === 'passed' && counter.status === 'passed') {
+        const both =
+          s.members.get(p.target)?.status === 'banned' &&
+          s.members.get(counter.target)?.status === 'banned'
+        if (both) return `mutual ban: both ${p.target} and ${counter.target} are banned`
+      }
     }
     // Strong remove (R16): a member banned once and for all keeps only what the ban's proposer had seen.
     for (const [did, m] of s.members) {

@@ -50,6 +50,30 @@ describe('incremental reducer', () => {
     expect(r.recomputes).toBe(before)
   })
 
+  it('a join that sorts before other members’ concurrent messages applies without a replay', () => {
+    const [alice, bob, carol] = actors
+    const b = new SpaceBuilder()
+    b.genesis(alice!, 'PUBLIC')
+    b.make(bob!, 'join', {})
+    for (let i = 0; i < 50; i++) b.make(bob!, 'message', { text: `m${i}` })
+    const seen = b.currentHeads()
+    // Bob keeps talking while carol's join (citing an older head) is on its way.
+    for (let i = 0; i < 5; i++) b.make(bob!, 'message', { text: `more ${i}` })
+    const join = b.make(carol!, 'join', {}, { parents: seen })
+    const hello = b.make(carol!, 'message', { text: 'hi all' }, { parents: [join.id] })
+    const r = new SpaceReducer(b.spaceId!)
+    r.addAll(b.events.filter((e) => e !== join && e !== hello))
+    void r.state
+    const before = r.recomputes
+    r.add(join)
+    r.add(hello)
+    expect(r.state.messages.get(hello.id)?.text).toBe('hi all')
+    expect(r.recomputes).toBe(before)
+    expect(JSON.stringify(snapshotState(r.state))).toBe(
+      JSON.stringify(snapshotState(reduce(b.spaceId!, b.events))),
+    )
+  })
+
   it('a late authority event, or a ban that retracts events, is recomputed to the replay state', () => {
     const [alice, bob] = actors
     const b = new SpaceBuilder()

@@ -54,7 +54,10 @@ export class SpaceReducer implements EventGraph {
   private authorityViews: Pick<SpaceState, 'members' | 'proposals'> | null = null
   private readonly maxPending: number
   private readonly faults: ReducerFaults
-  private tail: Ord | null = null
+  private readonly headSet = new Set<EventId>()
+  /** The last authority event in the order, and each author's last content event. */
+  private authorityTail: Ord | null = null
+  private readonly lastContent = new Map<Did, Ord>()
   private authority!: Authority
   private content!: Content
   private dirty = true
@@ -91,10 +94,7 @@ export class SpaceReducer implements EventGraph {
 
   /** Current heads: ready events no other ready event names as a parent. */
   heads(): EventId[] {
-    const referenced = new Set<EventId>()
-    for (const id of this.ords.keys())
-      for (const p of this.events.get(id)!.parents) referenced.add(p)
-    return [...this.ords.keys()].filter((id) => !referenced.has(id)).sort()
+    return [...this.headSet].sort()
   }
 
   ancestorsMatching(id: EventId, match: (e: SpaceEvent) => boolean): Set<EventId> {
@@ -163,6 +163,8 @@ export class SpaceReducer implements EventGraph {
         : { depth, id: e.id }
       this.ords.set(e.id, ord)
       this.pending.delete(e.id)
+      for (const p of e.parents) this.headSet.delete(p)
+      this.headSet.add(e.id)
       ready.push(e)
       const waiters = this.waitingOn.get(e.id)
       if (!waiters) continue
@@ -182,11 +184,14 @@ export class SpaceReducer implements EventGraph {
     // Map iteration order is arrival order: the oldest waiting events go first.
     for (const id of this.waitingCount.keys()) {
       if (this.waitingCount.size <= this.maxPending) break
+      const e = this.events.get(id)!
       this.waitingCount.delete(id)
       this.pending.delete(id)
       this.events.delete(id)
       this.evicted++
-      for (const [parent, list] of this.waitingOn) {
+      for (const parent of e.parents) {
+        const list = this.waitingOn.get(parent)
+        if (!list) continue
         const i = list.indexOf(id)
         if (i >= 0) list.splice(i, 1)
         if (list.length === 0) this.waitingOn.delete(parent)
@@ -196,22 +201,44 @@ export class SpaceReducer implements EventGraph {
 
   private process(e: SpaceEvent): void {
     const at = this.ords.get(e.id)!
-    const isTail = !this.tail || compareOrd(at, this.tail) > 0
-    if (isTail) this.tail = at
-    if (this.dirty) return
     if (!AUTHORITY_KINDS.has(e.kind)) {
-      this.content.add(e, at)
+      const last = this.lastContent.get(e.author)
+      if (!last || compareOrd(at, last) > 0) this.lastContent.set(e.author, at)
+      if (!this.dirty) this.content.add(e, at)
       return
     }
-    // Fast path: an authority event at the very end of the order that retracts nothing is
-    // exactly what a replay would do next.
-    if (isTail) {
+    const afterAllAuthority = !this.authorityTail || compareOrd(at, this.authorityTail) > 0
+    if (afterAllAuthority) this.authorityTail = at
+    if (this.dirty) return
+    // Fast path: an authority event after every other authority event, retracting nothing,
+    // whose effect on the timeline starts at its own position. Content before it is judged
+    // against an unchanged past; content after it is unaffected unless written by someone whose
+    // standing it changes, so it applies as a replay would.
+    if (afterAllAuthority) {
       const filters = this.authority.filters.length
       const result = this.authority.apply(e, at)
       this.authorityViews = null
-      if (result.ok !== 'restart' && this.authority.filters.length === filters) return
+      if (result.ok !== 'restart' && this.authority.filters.length === filters) {
+        const untouched = this.affected(e).every((did) => {
+          const last = this.lastContent.get(did)
+          return !last || compareOrd(last, at) < 0
+        })
+        if (untouched) return
+      }
     }
     this.dirty = true
+  }
+
+  /** Whose standing an authority event may change (an over-approximation). */
+  private affected(e: SpaceEvent): Did[] {
+    const out = [e.author]
+    if (e.kind === 'invite') out.push((e as SpaceEvent<'invite'>).body.invitee)
+    else if (e.kind === 'proposal') out.push((e as SpaceEvent<'proposal'>).body.target)
+    else if (e.kind === 'vote') {
+      const target = this.authority.proposals.get((e as SpaceEvent<'vote'>).body.proposal)?.target
+      if (target) out.push(target)
+    }
+    return out
   }
 
   private recompute(): void {
