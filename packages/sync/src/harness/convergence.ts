@@ -520,6 +520,18 @@ class Run {
         { key: r.actor.devices[1]! },
         { author: victim.actor.did },
       )
+    } else if (roll < 86 && me?.status === 'member') {
+      // References that do not cite what they name: the target may arrive after them, may
+      // sort after them, may be no message at all.
+      const any = [...r.store.values()].filter((e) => e.id !== this.spaceId)
+      if (any.length > 0) {
+        const target = this.prng.pick(any).id
+        const kind = this.prng.pick(['reaction.add', 'edit', 'redaction'] as const)
+        const parents = { parents: this.oldParents(r) }
+        if (kind === 'edit') this.emit(r, kind, { target, text: 'sneaky' }, parents)
+        else if (kind === 'redaction') this.emit(r, kind, { target }, parents)
+        else this.emit(r, kind, { target, emoji: '👀' }, parents)
+      }
     } else if (roll < 90 && me?.status === 'member') {
       // A flood on stale parents: concurrent with whatever ban is coming.
       for (let i = 0; i < 3; i++)

@@ -110,29 +110,40 @@ export class Content {
       if (outcome.status === 'applied') {
         this.applied++
         this.refreshViews(event)
-        const waiters = this.waiting.get(event.id)
-        if (waiters) {
-          this.waiting.delete(event.id)
-          for (const id of [...waiters].sort()) {
-            const w = this.lookup(id)
-            const o = this.ready.ord(id)
-            if (w && o) queue.push([w, o])
-          }
+      } else {
+        if (outcome.status === 'invalid')
+          this.invalid.set(event.id, {
+            reason: outcome.reason,
+            kind: event.kind,
+            author: event.author,
+          })
+        else this.pending.set(event.id, outcome.reason)
+        if (outcome.waitOn) {
+          const set = this.waiting.get(outcome.waitOn)
+          if (set) set.add(event.id)
+          else this.waiting.set(outcome.waitOn, new Set([event.id]))
         }
-        continue
       }
-      if (outcome.status === 'invalid')
-        this.invalid.set(event.id, {
-          reason: outcome.reason,
-          kind: event.kind,
-          author: event.author,
-        })
-      else this.pending.set(event.id, outcome.reason)
-      if (outcome.waitOn) {
-        const set = this.waiting.get(outcome.waitOn)
-        if (set) set.add(event.id)
-        else this.waiting.set(outcome.waitOn, new Set([event.id]))
-      }
+      // Whatever became of it, events that named it are judged again: a replay would see it.
+      this.wakeInto(event.id, queue)
+    }
+  }
+
+  /** An authority event arrived: content that named it as a target is judged again. */
+  wake(id: EventId): void {
+    const queue: Array<[SpaceEvent, Ord]> = []
+    this.wakeInto(id, queue)
+    for (const [e, at] of queue) this.add(e, at)
+  }
+
+  private wakeInto(id: EventId, queue: Array<[SpaceEvent, Ord]>): void {
+    const waiters = this.waiting.get(id)
+    if (!waiters) return
+    this.waiting.delete(id)
+    for (const w of [...waiters].sort()) {
+      const e = this.lookup(w)
+      const at = this.ready.ord(w)
+      if (e && at) queue.push([e, at])
     }
   }
 

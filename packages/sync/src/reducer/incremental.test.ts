@@ -4,6 +4,7 @@ import { Prng } from '../harness/prng.ts'
 import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../harness/space-builder.ts'
 import { snapshotState } from './snapshot.ts'
 import { reduce, SpaceReducer } from './space-reducer.ts'
+import type { SpaceEvent } from '../events/schema.ts'
 
 const actors = createActors(HARNESS_ACTOR_NAMES)
 
@@ -91,6 +92,40 @@ describe('incremental reducer', () => {
     r.add(ban)
     expect(r.state.messages.has(hidden.id)).toBe(false)
     expect(r.state.invalid.get(hidden.id)?.reason).toBe('filtered-by-ban')
+  })
+
+  it('an event naming a target that arrives later gets the reason a replay gives', () => {
+    const [alice, bob, carol] = actors
+    const b = new SpaceBuilder()
+    b.genesis(alice!, 'PUBLIC')
+    const join = b.make(bob!, 'join', {})
+    const stranger = b.make(carol!, 'message', { text: 'not a member' })
+    const notAMessage = b.make(
+      alice!,
+      'edit',
+      { target: join.id, text: 'x' },
+      { parents: [b.spaceId!] },
+    )
+    const ofInvalid = b.make(
+      alice!,
+      'reaction.add',
+      { target: stranger.id, emoji: '👍' },
+      { parents: [b.spaceId!] },
+    )
+    void notAMessage
+    void ofInvalid
+    for (const first of [
+      [join, stranger],
+      [stranger, join],
+    ] as SpaceEvent[][]) {
+      const r = new SpaceReducer(b.spaceId!)
+      r.addAll(b.events.filter((e) => !first.includes(e)))
+      void r.state
+      for (const e of first) r.add(e)
+      expect(JSON.stringify(snapshotState(r.state))).toBe(
+        JSON.stringify(snapshotState(reduce(b.spaceId!, b.events))),
+      )
+    }
   })
 
   it('keeps the pending set bounded', () => {

@@ -210,6 +210,7 @@ export class SpaceReducer implements EventGraph {
     const afterAllAuthority = !this.authorityTail || compareOrd(at, this.authorityTail) > 0
     if (afterAllAuthority) this.authorityTail = at
     if (this.dirty) return
+    this.content.wake(e.id)
     // Fast path: an authority event after every other authority event, retracting nothing,
     // whose effect on the timeline starts at its own position. Content before it is judged
     // against an unchanged past; content after it is unaffected unless written by someone whose
