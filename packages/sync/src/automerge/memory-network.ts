@@ -74,6 +74,18 @@ export class MemoryLinkAdapter extends NetworkAdapter {
     this.send({ ...message, senderId: this.peerId, targetId: other.peerId } as Message)
   }
 
+  /** Drops and re-opens the link: both sides see a disconnect, then a fresh connection. */
+  bounce(): void {
+    const ends = [this, this.#other]
+    for (const end of ends) {
+      if (!end || end.#closed || !end.#announced) continue
+      const peerId = end.#other?.peerId
+      end.#announced = false
+      if (peerId) end.emit('peer-disconnected', { peerId })
+    }
+    for (const end of ends) if (end) end.#announce()
+  }
+
   /** Partitions the link: both sides see the other disconnect. */
   cut(): void {
     for (const end of [this, this.#other]) {

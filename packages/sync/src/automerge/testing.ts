@@ -19,6 +19,7 @@ import type { VerifyEvent } from './change-rules.ts'
 import { ChangeValidator } from './change-validator.ts'
 import type { AcceptedPayload } from './change-validator.ts'
 import { ValidatingNetworkAdapter } from './validating-adapter.ts'
+import { MemoryLinkAdapter } from './memory-network.ts'
 import type { PeerRejection } from './validating-adapter.ts'
 import { base64urlDecode } from './base64url.ts'
 import { actorIdFromPublicKey, CHANGE_DOMAIN, parseBucketKey } from './layout.ts'
@@ -118,6 +119,7 @@ export async function createValidatedPeer(
           else unseen.push(rejection)
         },
         retryDelayMs: 20,
+        ...(adapter instanceof MemoryLinkAdapter ? { resetPeer: () => adapter.bounce() } : {}),
       })
       repo.networkSubsystem.addNetworkAdapter(wrapped)
       return wrapped

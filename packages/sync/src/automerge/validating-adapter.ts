@@ -23,6 +23,13 @@ export interface ValidatingAdapterOptions {
   onReject?: (rejection: PeerRejection) => void
   /** Closes the transport to a peer (a WebSocket, say); the wrapper already hides it from the Repo. */
   closePeer?: (peerId: PeerId, rejection: PeerRejection) => void
+  /**
+   * Drops and re-opens the transport to a peer, so that both Repos start a fresh sync state
+   * (a WebSocket: close it; the client reconnects). Used after a missing dependency: the
+   * sender believes it already sent that change and, with its old sync state, never would
+   * again. Without it the peer is only hidden from our Repo and offered again later.
+   */
+  resetPeer?: (peerId: PeerId) => void
   /** First delay before a peer dropped for missing dependencies is offered to the Repo again. */
   retryDelayMs?: number
 }
@@ -87,7 +94,12 @@ export class ValidatingNetworkAdapter extends NetworkAdapter {
       if (!peer) return
       if (peer.timer) clearTimeout(peer.timer)
       this.#peers.delete(peerId)
-      if (!peer.hidden) this.emit('peer-disconnected', { peerId })
+      const wasHidden = peer.hidden
+      // Messages still queued from this connection must not reach the Repo after it was
+      // told the peer left: they would feed a later session's sync state.
+      peer.hidden = true
+      peer.epoch++
+      if (!wasHidden) this.emit('peer-disconnected', { peerId })
     })
     inner.on('close', () => this.emit('close'))
     inner.on('message', (message) => this.#receive(message))
@@ -140,6 +152,8 @@ export class ValidatingNetworkAdapter extends NetworkAdapter {
           this.#reject(peer, message.senderId, documentId, error)
           return
         }
+        // A message validated but then dropped leaves its changes known-valid: if the same
+        // bytes come again they pass as known, which is right (same hash, same bytes).
         if (peer.epoch !== epoch || peer.hidden) return
       }
       this.emit('message', message)
@@ -166,6 +180,10 @@ export class ValidatingNetworkAdapter extends NetworkAdapter {
     peer.epoch++
     this.emit('peer-disconnected', { peerId })
     this.#options.onReject?.(rejection)
+    if (rejection.kind === 'missing-deps' && this.#options.resetPeer) {
+      this.#options.resetPeer(peerId)
+      return
+    }
     if (rejection.kind === 'missing-deps') {
       const delay = Math.min(
         (this.#options.retryDelayMs ?? 200) * 2 ** peer.retries,
