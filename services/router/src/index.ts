@@ -33,3 +33,4 @@ export {
   SqliteStorageAdapter,
 } from './storage/sqlite-adapter.ts'
 export type { SqliteStorageOptions } from './storage/sqlite-adapter.ts'
+export { automergeChunkValidator, isWellFormedAutomergeData } from './storage/automerge-chunks.ts'

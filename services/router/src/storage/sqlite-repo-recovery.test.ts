@@ -7,6 +7,7 @@ import { MemoryLinkAdapter } from '@hearth/sync'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { bytes } from './contract.ts'
+import { automergeChunkValidator } from './automerge-chunks.ts'
 import type { CorruptChunkEvent } from './errors.ts'
 import { decodeKey } from './key-codec.ts'
 import { MemoryStorageAdapter } from './memory-adapter.ts'
@@ -50,6 +51,24 @@ function corrupt(path: string, match: (key: StorageKey) => boolean): StorageKey 
   }
 }
 
+/** Saves a damaged copy of a chunk through the adapter itself, so its own checksum matches. */
+async function rewriteMalformed(
+  path: string,
+  match: (key: StorageKey) => boolean,
+): Promise<StorageKey> {
+  const storage = new SqliteStorageAdapter({ path })
+  try {
+    const chunk = (await storage.loadRange([])).find((c) => match(c.key))
+    if (!chunk?.data) throw new Error('no such chunk')
+    const data = chunk.data.slice()
+    data[data.length >> 1]! ^= 0x5a
+    await storage.save(chunk.key, data)
+    return chunk.key
+  } finally {
+    storage.close()
+  }
+}
+
 describe('a Repo on SqliteStorageAdapter recovers a corrupted chunk from a peer (S22)', () => {
   let dir: string
   let path: string
@@ -81,8 +100,14 @@ describe('a Repo on SqliteStorageAdapter recovers a corrupted chunk from a peer 
     return { url: handle.url, full, bob }
   }
 
-  for (const kind of ['incremental', 'snapshot'] as const) {
-    it(`a corrupted ${kind} chunk is skipped and reported, then re-fetched by sync`, async () => {
+  const cases = [
+    { kind: 'incremental', how: 'bit-rot' },
+    { kind: 'snapshot', how: 'bit-rot' },
+    // Stored through the adapter, so its SHA-256 matches: only the Automerge check can tell.
+    { kind: 'incremental', how: 'malformed-automerge' },
+  ] as const
+  for (const { kind, how } of cases) {
+    it(`a ${how} ${kind} chunk is skipped and reported, then re-fetched by sync`, async () => {
       const { url, full, bob } = await writeDocument()
       const stored = new Database(path, { readonly: true })
       const kinds = (stored.prepare('SELECT key FROM chunks').all() as { key: Buffer }[]).map(
@@ -92,17 +117,29 @@ describe('a Repo on SqliteStorageAdapter recovers a corrupted chunk from a peer 
       expect(kinds.filter((k) => k === 'snapshot')).toHaveLength(1)
       expect(kinds.filter((k) => k === 'incremental').length).toBeGreaterThanOrEqual(2)
 
-      const broken = corrupt(path, (key) => key[1] === kind)
+      const broken =
+        how === 'bit-rot'
+          ? corrupt(path, (key) => key[1] === kind)
+          : await rewriteMalformed(path, (key) => key[1] === kind)
 
       const reports: CorruptChunkEvent[] = []
-      const storage = new SqliteStorageAdapter({ path, onCorruptChunk: (e) => reports.push(e) })
+      const storage = new SqliteStorageAdapter({
+        path,
+        onCorruptChunk: (e) => reports.push(e),
+        validateChunk: automergeChunkValidator,
+      })
       const [aliceEnd, bobEnd] = MemoryLinkAdapter.pair()
       const alice = new Repo({ storage, network: [] })
       try {
         // Reopening does not throw: the bad chunk is dropped, the rest loads.
         const handle = await alice.find<Log>(url)
         expect(reports).toEqual([
-          { key: broken, reason: 'checksum', bytes: expect.any(Number), quarantined: true },
+          {
+            key: broken,
+            reason: how === 'bit-rot' ? 'checksum' : 'invalid',
+            bytes: expect.any(Number),
+            quarantined: true,
+          },
         ])
         expect(storage.quarantinedCount()).toBe(1)
         const expectedHeads = A.getHeads(A.load<Log>(full))
