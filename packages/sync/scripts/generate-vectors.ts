@@ -67,6 +67,40 @@ const message = await signEvent(bob.key, {
   body: { text: 'héllo, hearth 🔥' },
 })
 
+const bob2 = await makeKey()
+const bind = await signEvent(bob.key, {
+  space: genesis.id,
+  kind: 'device.add',
+  author: bobDid,
+  parents: [message.id],
+  ts: ts + 4,
+  body: { key: bob2.key.keyId, name: 'phone' },
+})
+const reaction = await signEvent(alice.key, {
+  space: genesis.id,
+  kind: 'reaction.add',
+  author: aliceDid,
+  parents: [message.id],
+  ts: ts + 5,
+  body: { target: message.id, emoji: '🔥' },
+})
+const edit = await signEvent(bob2.key, {
+  space: genesis.id,
+  kind: 'edit',
+  author: bobDid,
+  parents: [bind.id, reaction.id],
+  ts: ts + 6,
+  body: { text: 'hello, hearth', target: message.id },
+})
+const proposal = await signEvent(alice.key, {
+  space: genesis.id,
+  kind: 'proposal',
+  author: aliceDid,
+  parents: [edit.id],
+  ts: ts + 7,
+  body: { action: 'role', target: bobDid, role: 'moderator' },
+})
+
 function valid(name: string, e: SpaceEvent) {
   return {
     name,
@@ -108,6 +142,7 @@ const vectors = {
   keys: [
     { name: 'alice', did: aliceDid, keyId: alice.key.keyId, privateJwk: alice.privateJwk },
     { name: 'bob', did: bobDid, keyId: bob.key.keyId, privateJwk: bob.privateJwk },
+    { name: 'bob2', did: bobDid, keyId: bob2.key.keyId, privateJwk: bob2.privateJwk },
   ],
   spaceId: genesis.id,
   valid: [
@@ -115,6 +150,10 @@ const vectors = {
     valid('invite with pinned key', invite),
     valid('join', join),
     valid('message (unicode)', message),
+    valid('device.add (second device)', bind),
+    valid('reaction.add', reaction),
+    valid('edit from the second device, two parents', edit),
+    valid('proposal (role)', proposal),
   ],
   invalid: [
     { name: 'high-S signature', wireHex: wire(m, highS(message.sig)), reason: 'bad-signature' },

@@ -10,7 +10,8 @@ import {
   unsignedFields,
 } from './codec.ts'
 import { normaliseParents, openSignedEvent, signEvent, verifySpaceEvent } from './sign.ts'
-import { MAX_PARENTS, type EventId } from './schema.ts'
+import { MAX_PARENTS, type EventId, type SpaceId } from './schema.ts'
+import { reduce } from '../reducer/space-reducer.ts'
 
 const vectorFile = z.object({
   spaceId: z.string(),
@@ -50,6 +51,21 @@ describe('event test vectors', () => {
       if (!opened.ok) expect(opened.error.reason).toBe(v.reason)
     })
   }
+  it('the valid vectors reduce to the state they describe', async () => {
+    const events = []
+    for (const v of vectors.valid) {
+      const opened = await openSignedEvent(fromHex(v.wireHex))
+      if (opened.ok) events.push(opened.event)
+    }
+    const state = reduce(vectors.spaceId as SpaceId, events)
+    expect(state.invalid.size).toBe(0)
+    const bob = [...state.members.values()].find((m) => m.role === 'moderator')
+    expect(bob?.keys.length).toBe(2)
+    const [message] = [...state.messages.values()]
+    expect(message).toMatchObject({ text: 'hello, hearth', edited: true, keyChanged: false })
+    expect([...message!.reactions.keys()]).toEqual(['🔥'])
+  })
+
   it('the genesis vector names the space', async () => {
     const opened = await openSignedEvent(fromHex(vectors.valid[0]!.wireHex))
     expect(opened.ok && opened.event.id).toBe(vectors.spaceId)

@@ -12,7 +12,7 @@ import type {
 } from '../events/schema.ts'
 import { snapshotState, stateDigest } from '../reducer/snapshot.ts'
 import { reduce, SpaceReducer, type ReducerFaults } from '../reducer/space-reducer.ts'
-import type { SpaceState } from '../reducer/types.ts'
+import { compareOrd, type SpaceState } from '../reducer/types.ts'
 import { Prng } from './prng.ts'
 import { hasSimulatedSignature, simulatedSignature, type TestActor } from './space-builder.ts'
 
@@ -601,7 +601,11 @@ class Run {
     }
     // Causality, not clocks: a join made after its invite stands, however skewed the clocks.
     const excused = new Set<Did>(this.targeted)
-    for (const e of this.honestJoins) {
+    const reducer = honest[0]!.reducer
+    const joins = [...this.honestJoins].sort((x, y) =>
+      compareOrd(reducer.ord(x.id)!, reducer.ord(y.id)!),
+    )
+    for (const e of joins) {
       if (this.targeted.has(e.author)) continue
       const why = s.invalid.get(e.id)?.reason
       if (!why || why === 'already-member') continue
@@ -611,9 +615,14 @@ class Run {
         e.id,
         (x) => x.kind === 'invite' && (x as SpaceEvent<'invite'>).body.invitee === e.author,
       )
+      // (Cascades too: an inviter whose own join fell that way.)
       const fellWithInviter = [...invites].every((id) => {
         const reason = s.invalid.get(id)?.reason
-        return reason === 'filtered-by-ban' || reason === 'banned'
+        return (
+          reason === 'filtered-by-ban' ||
+          reason === 'banned' ||
+          (reason !== undefined && excused.has(s.invalid.get(id)!.author))
+        )
       })
       if (why === 'not-invited' && invites.size > 0 && fellWithInviter) {
         excused.add(e.author)
