@@ -164,7 +164,8 @@ export class SpaceReducer implements EventGraph {
       this.ords.set(e.id, ord)
       this.pending.delete(e.id)
       for (const p of e.parents) this.headSet.delete(p)
-      this.headSet.add(e.id)
+      // Another space's genesis is refused here: citing it would only spread it.
+      if (e.kind !== 'genesis' || e.id === this.spaceId) this.headSet.add(e.id)
       ready.push(e)
       const waiters = this.waitingOn.get(e.id)
       if (!waiters) continue
@@ -210,7 +211,6 @@ export class SpaceReducer implements EventGraph {
     const afterAllAuthority = !this.authorityTail || compareOrd(at, this.authorityTail) > 0
     if (afterAllAuthority) this.authorityTail = at
     if (this.dirty) return
-    this.content.wake(e.id)
     // Fast path: an authority event after every other authority event, retracting nothing,
     // whose effect on the timeline starts at its own position. Content before it is judged
     // against an unchanged past; content after it is unaffected unless written by someone whose
@@ -224,7 +224,10 @@ export class SpaceReducer implements EventGraph {
           const last = this.lastContent.get(did)
           return !last || compareOrd(last, at) < 0
         })
-        if (untouched) return
+        if (untouched) {
+          this.content.wake(e.id)
+          return
+        }
       }
     }
     this.dirty = true
