@@ -42,12 +42,14 @@ export type CorruptChunkReason =
   | 'invalid'
   /** Its stored key cannot be decoded (so it cannot be returned under any key). */
   | 'undecodable-key'
+  /** SQLite cannot read the row at all (damaged pages); `key` is undefined if even the index is. */
+  | 'unreadable'
 
 export interface CorruptChunkEvent {
   /** The key as decoded, or undefined when the key itself is what is broken. */
   key: StorageKey | undefined
   reason: CorruptChunkReason
   bytes: number
-  /** True when the row was moved to the quarantine table (false only if that failed). */
+  /** True when the row left the live table (quarantined, or dropped when unreadable). */
   quarantined: boolean
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -117,6 +117,35 @@ describe('SqliteStorageAdapter', () => {
     tamper(`UPDATE chunks SET key = X'64016F00'`)
     expect(await adapter.loadRange([])).toStrictEqual([])
     expect(reports).toMatchObject([{ key: undefined, reason: 'undecodable-key' }])
+  })
+
+  it('skips and reports a row on damaged pages; reads do not throw', async () => {
+    await adapter.save(['doc', 'incremental', 'a'], bytes(1, 100))
+    await adapter.save(['doc', 'incremental', 'b'], new Uint8Array(100_000).fill(0xab))
+    await adapter.save(['doc', 'incremental', 'c'], bytes(2, 100))
+    adapter.close()
+    // Break the overflow chain of b's blob: an overflow page is a 4-byte next-page number
+    // followed by content, here a full page of 0xab.
+    const file = readFileSync(db.path)
+    const pageSize = 4096
+    let page = -1
+    for (let p = pageSize; p < file.length && page < 0; p += pageSize)
+      if (file.subarray(p + 4, p + pageSize).every((b) => b === 0xab)) page = p
+    expect(page).toBeGreaterThan(0)
+    file.writeUInt32BE(0xfffffff0, page)
+    writeFileSync(db.path, file)
+
+    adapter = open()
+    expect(await adapter.loadRange(['doc'])).toStrictEqual([
+      { key: ['doc', 'incremental', 'a'], data: bytes(1, 100) },
+      { key: ['doc', 'incremental', 'c'], data: bytes(2, 100) },
+    ])
+    expect(await adapter.load(['doc', 'incremental', 'b'])).toBeUndefined()
+    expect(reports.map((r) => [r.key, r.reason])).toEqual([
+      [['doc', 'incremental', 'b'], 'unreadable'],
+      [['doc', 'incremental', 'b'], 'unreadable'],
+    ])
+    expect(adapter.integrityCheck()).not.toEqual(['ok'])
   })
 
   it('applies validateChunk to chunks whose checksum matches', async () => {

@@ -114,7 +114,15 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
     this.#open()
-    const row = this.#stmt.load.get(encodeKey(key))
+    const encoded = encodeKey(key)
+    let row: Row | undefined
+    try {
+      row = this.#stmt.load.get(encoded)
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      this.#unreadable(key, encoded)
+      return undefined
+    }
     if (!row) return undefined
     return this.#verified(row)?.data
   }
@@ -136,12 +144,56 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
   async loadRange(keyPrefix: StorageKey): Promise<Chunk[]> {
     this.#open()
     const { lower, upper } = prefixRange(keyPrefix)
+    let rows: Row[]
+    try {
+      rows = this.#stmt.range.all(lower, upper)
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      rows = this.#salvageRange(lower, upper)
+    }
     const chunks: Chunk[] = []
-    for (const row of this.#stmt.range.all(lower, upper)) {
+    for (const row of rows) {
       const chunk = this.#verified(row)
       if (chunk) chunks.push(chunk)
     }
     return chunks
+  }
+
+  /**
+   * The range scan hit damaged pages: list the keys through the key index alone, then read
+   * row by row, skipping (and reporting) the rows SQLite cannot read.
+   */
+  #salvageRange(lower: Uint8Array, upper: Uint8Array): Row[] {
+    let ids: { id: number; key: Buffer }[]
+    try {
+      ids = this.#stmt.rangeKeys.all(lower, upper)
+    } catch (err) {
+      if (!isCorruption(err)) throw err
+      this.#report({ key: undefined, reason: 'unreadable', bytes: 0, quarantined: false })
+      return []
+    }
+    const rows: Row[] = []
+    for (const { id, key } of ids) {
+      try {
+        const row = this.#stmt.byId.get(id)
+        if (row) rows.push(row)
+      } catch (err) {
+        if (!isCorruption(err)) throw err
+        this.#unreadable(safeDecode(key), key)
+      }
+    }
+    return rows
+  }
+
+  /** A row SQLite itself cannot read (damaged pages): skipped and reported, dropped if possible. */
+  #unreadable(key: StorageKey | undefined, encoded: Uint8Array): void {
+    let dropped = false
+    try {
+      dropped = this.#stmt.remove.run(encoded).changes > 0
+    } catch {
+      // Freeing a broken overflow chain fails too; the row stays and is skipped on every read.
+    }
+    this.#report({ key, reason: 'unreadable', bytes: 0, quarantined: dropped })
   }
 
   async removeRange(keyPrefix: StorageKey): Promise<void> {
@@ -226,8 +278,12 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
         // Still readable next time, still skipped next time: never a crash loop.
       }
     }
+    this.#report({ key, reason, bytes: row.data.byteLength, quarantined })
+  }
+
+  #report(event: CorruptChunkEvent): void {
     try {
-      this.#onCorrupt({ key, reason, bytes: row.data.byteLength, quarantined })
+      this.#onCorrupt(event)
     } catch {
       // A throwing metrics hook must not turn a skipped chunk into a failed load.
     }
@@ -245,6 +301,10 @@ function prepareStatements(db: Database.Database) {
     save: db.prepare<[Uint8Array, Uint8Array, Uint8Array]>(
       'INSERT INTO chunks (key, data, sha256) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET data = excluded.data, sha256 = excluded.sha256',
     ),
+    rangeKeys: db.prepare<[Uint8Array, Uint8Array], { id: number; key: Buffer }>(
+      'SELECT id, key FROM chunks INDEXED BY sqlite_autoindex_chunks_1 WHERE key >= ? AND key < ? ORDER BY id',
+    ),
+    byId: db.prepare<[number], Row>('SELECT id, key, data, sha256 FROM chunks WHERE id = ?'),
     remove: db.prepare<[Uint8Array]>('DELETE FROM chunks WHERE key = ?'),
     removeRange: db.prepare<[Uint8Array, Uint8Array]>(
       'DELETE FROM chunks WHERE key >= ? AND key < ?',
@@ -264,6 +324,19 @@ function checksum(encodedKey: Uint8Array, data: Uint8Array): Buffer {
   const length = Buffer.alloc(4)
   length.writeUInt32BE(encodedKey.byteLength)
   return createHash('sha256').update(length).update(encodedKey).update(data).digest()
+}
+
+function isCorruption(err: unknown): boolean {
+  if (!(err instanceof Database.SqliteError)) return false
+  return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB'
+}
+
+function safeDecode(key: Uint8Array): StorageKey | undefined {
+  try {
+    return decodeKey(key)
+  } catch {
+    return undefined
+  }
 }
 
 function safely(check: () => boolean): boolean {
