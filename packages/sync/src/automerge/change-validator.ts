@@ -58,10 +58,15 @@ export class ChangeValidator {
 
   /** Reads documents from the Repo the validator guards (call once, right after creating it). */
   attach(repo: Repo): void {
-    this.#getDocument = (documentId) => {
+    this.attachDocuments((documentId) => {
       const handle = repo.handles[documentId] as DocHandle<unknown> | undefined
       return handle?.isReady() ? handle.doc() : undefined
-    }
+    })
+  }
+
+  /** Reads documents from elsewhere (a router's own storage, a benchmark's bare documents). */
+  attachDocuments(getDocument: (documentId: DocumentId) => A.Doc<unknown> | undefined): void {
+    this.#getDocument = getDocument
   }
 
   #state(documentId: DocumentId): DocumentState {

@@ -65,30 +65,39 @@ export class DocumentState {
     const doc = this.#getDoc()
     if (!doc || doc === this.#doc) return
     const backend = A.getBackend(doc)
+    const first = this.#doc === undefined
     let since: A.ChangeMetadata[]
     try {
       since = backend.getChangesMeta(this.#heads)
     } catch {
       since = backend.getChangesMeta([])
     }
-    for (const m of since) this.#noteLatest(m.actor, m.seq, m.hash)
+    const touched = new Set<string>()
+    for (const m of since) {
+      this.#noteLatest(m.actor, m.seq, m.hash)
+      touched.add(m.actor)
+    }
     this.#doc = doc
     this.#heads = A.getHeads(doc)
     const root = doc as Record<string, unknown>
-    for (const key of Object.keys(root)) {
+    const readBucket = (key: string): boolean => {
       const parsed = parseBucketKey(key)
       const list = root[key]
-      if (!parsed || !Array.isArray(list)) continue
+      if (!parsed || !Array.isArray(list)) return false
       const objId = A.getObjectId(list)
-      if (!objId) continue
-      const info: BucketInfo = {
-        key,
-        actor: parsed.actor,
-        index: parsed.index,
-        objId,
-        length: list.length,
+      if (!objId) return false
+      this.#setBucket({ key, actor: parsed.actor, index: parsed.index, objId, length: list.length })
+      return true
+    }
+    if (first) {
+      for (const key of Object.keys(root)) readBucket(key)
+    } else {
+      // Only the actors with new changes can have new or longer buckets: their newest known
+      // bucket and any after it (a document of 100k events has ~100 buckets; this reads 1-2).
+      for (const actor of touched) {
+        let index = Math.max(0, (this.#counts.get(actor) ?? 1) - 1)
+        while (readBucket(`${actor}:${index}`)) index++
       }
-      this.#setBucket(info)
     }
     for (const hash of [...this.#pending.keys()]) {
       if (backend.getChangeMetaByHash(hash)) this.#pending.delete(hash)

@@ -111,8 +111,21 @@ export class VerifiedStore {
     return { heads, state: value.state }
   }
 
+  /**
+   * A named part of a space's materialised state (a page of a channel's messages, say), so
+   * reopening reads what the first screen needs and pages the rest in on demand.
+   */
+  async savePart(spaceId: string, part: string, bytes: Uint8Array): Promise<void> {
+    await this.#adapter.save(['part', spaceId, part], bytes)
+  }
+
+  async loadPart(spaceId: string, part: string): Promise<Uint8Array | undefined> {
+    return this.#adapter.load(['part', spaceId, part])
+  }
+
   async forgetSpace(spaceId: string, documentIds: readonly string[]): Promise<void> {
     await this.#adapter.remove(['snapshot', spaceId])
+    await this.#adapter.removeRange(['part', spaceId])
     for (const id of documentIds) await this.#adapter.removeRange(['verified', id])
   }
 }
