@@ -34,6 +34,16 @@ export class StorageClosedError extends Error {
   }
 }
 
+/** Another process (another router) holds the database file. */
+export class StorageLockedError extends Error {
+  readonly path: string
+  constructor(path: string) {
+    super(`storage file is in use by another process: ${path}`)
+    this.name = 'StorageLockedError'
+    this.path = path
+  }
+}
+
 /** Why a stored chunk was refused on read. */
 export type CorruptChunkReason =
   /** Its bytes (or key) no longer match the SHA-256 stored beside them. */

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { bytes, runStorageContract } from './contract.ts'
-import type { CorruptChunkEvent } from './errors.ts'
+import { StorageLockedError, type CorruptChunkEvent } from './errors.ts'
 import { encodeKey } from './key-codec.ts'
 import { SqliteStorageAdapter, type SqliteStorageOptions } from './sqlite-adapter.ts'
 
@@ -56,32 +56,46 @@ describe('SqliteStorageAdapter', () => {
     db.cleanup()
   })
 
-  /** Writes to the file behind the adapter's back, as a failing disk or a stray tool would. */
+  /**
+   * Writes to the file behind the adapter's back, as a failing disk or a stray tool would
+   * (the adapter holds an exclusive lock, so it is closed around the write and reopened).
+   */
   function tamper(sql: string, ...params: unknown[]): void {
+    adapter.close()
     const raw = new Database(db.path)
     raw.prepare(sql).run(...params)
     raw.close()
+    adapter = open()
   }
 
   it('runs in WAL mode with synchronous = FULL', () => {
-    const raw = new Database(db.path)
-    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal')
-    raw.close()
-    // synchronous is per connection: read it through the adapter's own.
     expect(adapter.durability()).toEqual({ journalMode: 'wal', synchronous: 2 })
     expect(adapter.integrityCheck()).toEqual(['ok'])
+  })
+
+  it('holds the file exclusively: a second router on it is refused, the first goes on', async () => {
+    await adapter.save(['doc', 'snapshot', 's'], bytes(1, 8))
+    expect(() => new SqliteStorageAdapter({ path: db.path, lockTimeoutMs: 50 })).toThrow(
+      StorageLockedError,
+    )
+    const raw = new Database(db.path, { timeout: 50 })
+    expect(() => raw.prepare('SELECT COUNT(*) FROM chunks').get()).toThrow(/locked|busy/i)
+    raw.close()
+    expect(await adapter.load(['doc', 'snapshot', 's'])).toStrictEqual(bytes(1, 8))
+    adapter.close()
+    // Released on close (and by the kernel when a process dies: see the crash test).
+    adapter = open()
+    expect(await adapter.load(['doc', 'snapshot', 's'])).toStrictEqual(bytes(1, 8))
   })
 
   it('skips, quarantines and reports a chunk whose bytes changed on disk', async () => {
     await adapter.save(['doc', 'incremental', 'good'], bytes(1, 100))
     await adapter.save(['doc', 'incremental', 'bad'], bytes(2, 100))
-    adapter.close()
     tamper(
       `UPDATE chunks SET data = CAST(? AS BLOB) WHERE key = ?`,
       Buffer.from(bytes(3, 100)),
       Buffer.from(encodeKey(['doc', 'incremental', 'bad'])),
     )
-    adapter = open()
     expect(await adapter.loadRange(['doc'])).toStrictEqual([
       { key: ['doc', 'incremental', 'good'], data: bytes(1, 100) },
     ])

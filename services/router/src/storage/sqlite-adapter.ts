@@ -4,6 +4,7 @@ import type { Chunk, StorageAdapterInterface, StorageKey } from '@automerge/auto
 import {
   ChunkTooLargeError,
   StorageClosedError,
+  StorageLockedError,
   type CorruptChunkEvent,
   type CorruptChunkReason,
 } from './errors.ts'
@@ -34,6 +35,8 @@ export interface SqliteStorageOptions {
    * a cache: losing it costs one longer sync. Default: keys whose second part is 'sync-state'.
    */
   droppableAfterClose?: (key: StorageKey) => boolean
+  /** How long to wait for another process's lock on the file before StorageLockedError (default 5000). */
+  lockTimeoutMs?: number
   /** Quarantined rows kept (default MAX_QUARANTINED_CHUNKS). */
   maxQuarantined?: number
   /** Clock for quarantine timestamps. */
@@ -80,8 +83,19 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
     this.#now = options.now ?? Date.now
     this.#maxQuarantined = options.maxQuarantined ?? MAX_QUARANTINED_CHUNKS
     this.#droppableAfterClose = options.droppableAfterClose ?? ((key) => key[1] === 'sync-state')
-    this.#db = new Database(options.path)
+    this.#db = new Database(options.path, { timeout: options.lockTimeoutMs ?? 5000 })
     try {
+      // One router per file: automerge-repo keeps what it saved in memory, so a second writer
+      // would silently diverge from it. EXCLUSIVE also keeps the WAL index in process memory
+      // (no -shm file). Several routers share Postgres instead (design §5).
+      this.#db.pragma('locking_mode = EXCLUSIVE')
+      try {
+        this.#db.exec('BEGIN EXCLUSIVE; COMMIT')
+      } catch (err) {
+        if (err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY'))
+          throw new StorageLockedError(options.path)
+        throw err
+      }
       const mode: unknown = this.#db.pragma('journal_mode = WAL', { simple: true })
       if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (got ${String(mode)})`)
       // FULL: the WAL is fsynced at every commit; NORMAL would only fsync at checkpoints
