@@ -43,3 +43,4 @@ export { MAX_PENDING_CREATIONS, SpaceDirectory } from './sync/space-directory.ts
 export type { SpaceAccessView } from './sync/space-directory.ts'
 export { encodeFrame, MalformedFrameError, parseClientFrame } from './sync/wire.ts'
 export type { ClientFrame, DocFrame, JoinFrame, UnavailableFrame } from './sync/wire.ts'
+export { StorageLockedError } from './storage/errors.ts'
