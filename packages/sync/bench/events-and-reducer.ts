@@ -210,6 +210,37 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
     `${'  = per appended event'.padEnd(44)} ${((incMs / tail) * 1000).toFixed(1).padStart(12)} µs   recomputes during appends: ${r.recomputes - 1}`,
   )
 
+  // Authority events that land in the middle of the order. A join by a newcomer (citing an old
+  // head) changes nobody's standing after it: applied in place. A leave by someone who posted
+  // after that position changes their later messages: the next read recomputes from the set.
+  const late = new SpaceBuilder()
+  late.spaceId = b.spaceId
+  const newcomer = createActors([...HARNESS_ACTOR_NAMES, 'ivan'])[8]!
+  const lateJoin = late.make(newcomer, 'join', {}, { parents: [events[COUNT / 2]!.id] })
+  const lateLeave = late.make(actors[1]!, 'leave', {}, { parents: [events[COUNT / 2]!.id] })
+  const [, joinMs] = await time(() => {
+    r.add(lateJoin)
+    return r.state.members.size
+  })
+  const [, leaveMs] = await time(() => {
+    r.add(lateLeave)
+    return r.state.members.size
+  })
+  const perEvent = floorMs / COUNT
+  line(
+    'late join (applied in place)',
+    `${(joinMs * 1000).toFixed(0)} µs`,
+    `${(perEvent * 1000).toFixed(2)} µs`,
+    joinMs / perEvent,
+  )
+  line(
+    'late leave of an active member (recompute)',
+    `${leaveMs.toFixed(0)} ms`,
+    `${replayMs.toFixed(0)} ms`,
+    leaveMs / replayMs,
+  )
+  console.log(`${''.padEnd(44)} (the recompute's floor is the full replay above)`)
+
   if (gc) {
     const heap = () => {
       gc()
