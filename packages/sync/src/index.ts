@@ -130,6 +130,7 @@ export {
 } from './automerge/signed-writer.ts'
 export type { BuiltChange, OwnState } from './automerge/signed-writer.ts'
 export { verifySpaceEventBytes } from './automerge/space-events.ts'
+export { SpaceEventFeed } from './automerge/space-feed.ts'
 export { MemoryLinkAdapter } from './automerge/memory-network.ts'
 export type { Deliver } from './automerge/memory-network.ts'
 
