@@ -1,7 +1,8 @@
 // The process the crash test SIGKILLs: it saves chunks forever and prints a line after each
-// save() resolves. Pipes are synchronous on Linux, so a printed "ok" is a real acknowledgement.
+// save() resolves, so a printed "ok" is a real acknowledgement.
 // Usage: node crash-child.ts <db path> <round> <rounds kept> [--ack-before-save]
 // (--ack-before-save is a deliberately broken writer, to show the crash test catches lost acks.)
+import { writeSync } from 'node:fs'
 import { crashChunk, crashKey } from './crash-workload.ts'
 import { SqliteStorageAdapter } from './sqlite-adapter.ts'
 
@@ -12,7 +13,9 @@ const round = Number(roundArg)
 const keep = Number(keepArg)
 
 const storage = new SqliteStorageAdapter({ path })
-const say = (line: string) => process.stdout.write(`${line}\n`)
+// writeSync: the line is in the pipe before the next save starts, and if the parent is gone
+// the write throws EPIPE and this process ends instead of writing forever as an orphan.
+const say = (line: string) => writeSync(1, `${line}\n`)
 say('ready')
 // Two old rounds: the second catches one whose pruning an earlier kill interrupted.
 for (const old of [round - keep, round - keep - 1]) {

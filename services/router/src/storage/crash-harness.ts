@@ -6,6 +6,7 @@ import { crashChunk, crashKey } from './crash-workload.ts'
 import { SqliteStorageAdapter } from './sqlite-adapter.ts'
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url))
+const ROUND_DEADLINE_MS = 60_000
 
 export interface CrashRunOptions {
   /** Database file, shared by every round. */
@@ -79,6 +80,12 @@ export async function runCrashKills(options: CrashRunOptions): Promise<CrashRunR
       stderr += chunk.toString()
     })
     const closed = once(child, 'close')
+    // A child that stops talking (a lock wait, a hang) is killed and reported, not waited on forever.
+    let stalled = false
+    const watchdog = setTimeout(() => {
+      stalled = true
+      child.kill('SIGKILL')
+    }, ROUND_DEADLINE_MS)
     const mine = new Set<number>()
     acked.set(round, mine)
     const pruned: number[] = []
@@ -96,6 +103,13 @@ export async function runCrashKills(options: CrashRunOptions): Promise<CrashRunR
       }
     }
     const [code, signal] = (await closed) as [number | null, NodeJS.Signals | null]
+    clearTimeout(watchdog)
+    if (stalled) {
+      result.failures.push(
+        `round ${round}: child stalled after ${lines} lines: ${stderr.slice(0, 2000)}`,
+      )
+      break
+    }
     if (signal !== 'SIGKILL') {
       result.failures.push(
         `round ${round}: child exited ${code} ${signal}: ${stderr.slice(0, 2000)}`,

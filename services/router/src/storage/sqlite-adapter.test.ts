@@ -126,6 +126,18 @@ describe('SqliteStorageAdapter', () => {
     expect(reports).toMatchObject([{ key: ['docB', 'snapshot', 's'], reason: 'checksum' }])
   })
 
+  it('quarantines rows holding values of the wrong SQLite type', async () => {
+    await adapter.save(['doc', 'snapshot', 'a'], bytes(1, 64))
+    await adapter.save(['doc', 'snapshot', 'b'], bytes(2, 64))
+    tamper(`UPDATE chunks SET data = 42 WHERE id = 1`)
+    tamper(`UPDATE chunks SET sha256 = 'text' WHERE id = 2`)
+    expect(await adapter.loadRange(['doc'])).toStrictEqual([])
+    expect(reports.map((r) => [r.key, r.reason])).toEqual([
+      [['doc', 'snapshot', 'a'], 'checksum'],
+      [['doc', 'snapshot', 'b'], 'checksum'],
+    ])
+  })
+
   it('quarantines a row whose key cannot be decoded', async () => {
     await adapter.save(['doc', 'snapshot', 's'], bytes(1, 64))
     tamper(`UPDATE chunks SET key = X'64016F00'`)

@@ -62,6 +62,9 @@ interface Row {
  * that fails (or that `validateChunk` refuses) is moved to the `quarantine` table, reported
  * through `onCorruptChunk` and not returned: automerge-repo then lacks those changes and
  * fetches them again from peers through sync. Reads never throw for a bad chunk.
+ *
+ * One process per file: the adapter holds SQLite's lock exclusively (StorageLockedError for a
+ * second opener), since automerge-repo's in-memory idea of what is stored must stay true.
  */
 export class SqliteStorageAdapter implements StorageAdapterInterface {
   readonly maxChunkBytes: number
@@ -255,6 +258,12 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
   }
 
   #verified(row: Row): Chunk | undefined {
+    // A damaged or hand-edited row can hold any SQLite type; BLOB affinity converts nothing.
+    const { key: k, data: d, sha256: h } = row as { key: unknown; data: unknown; sha256: unknown }
+    if (!(k instanceof Uint8Array) || !(d instanceof Uint8Array) || !(h instanceof Uint8Array)) {
+      this.#quarantine(row, k instanceof Uint8Array ? safeDecode(k) : undefined, 'checksum')
+      return undefined
+    }
     let key: StorageKey
     try {
       key = decodeKey(row.key)
@@ -292,7 +301,8 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
         // Still readable next time, still skipped next time: never a crash loop.
       }
     }
-    this.#report({ key, reason, bytes: row.data.byteLength, quarantined })
+    const bytes = (row.data as unknown) instanceof Uint8Array ? row.data.byteLength : 0
+    this.#report({ key, reason, bytes, quarantined })
   }
 
   #report(event: CorruptChunkEvent): void {
