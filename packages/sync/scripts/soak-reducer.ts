@@ -1,5 +1,5 @@
 // Runs the convergence harness over many seeds, or replays one.
-//   node packages/sync/scripts/soak-reducer.ts --count 10000 [--from 1]
+//   node packages/sync/scripts/soak-reducer.ts --count 10000 [--from 1] [--steps 120]
 //   node packages/sync/scripts/soak-reducer.ts --seed 1234 [--broken ts|no-strong-remove]
 import { parseArgs } from 'node:util'
 import { replayCommand, runSeed } from '../src/harness/convergence.ts'
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     from: { type: 'string', default: '1' },
     seed: { type: 'string' },
     broken: { type: 'string', multiple: true },
+    steps: { type: 'string' },
   },
 })
 
@@ -20,9 +21,10 @@ const faults: ReducerFaults = {
   noStrongRemove: values.broken?.includes('no-strong-remove') ?? false,
 }
 const actors = createActors(HARNESS_ACTOR_NAMES)
+const steps = values.steps === undefined ? undefined : Number(values.steps)
 
 if (values.seed !== undefined) {
-  const report = runSeed(Number(values.seed), actors, { faults })
+  const report = runSeed(Number(values.seed), actors, { faults, steps })
   console.log(JSON.stringify(report, null, 2))
   process.exit(report.failure ? 1 : 0)
 }
@@ -34,12 +36,14 @@ let failures = 0
 let counted = 0
 let events = 0
 for (let seed = from; seed < from + count; seed++) {
-  const report = runSeed(seed, actors, { faults })
+  const report = runSeed(seed, actors, { faults, steps })
   if (report.counted) counted++
   events += report.events
   if (report.failure) {
     failures++
-    console.log(`FAIL seed ${seed}: ${report.failure}\n  replay: ${replayCommand(seed, faults)}`)
+    console.log(
+      `FAIL seed ${seed}: ${report.failure}\n  replay: ${replayCommand(seed, faults, steps)}`,
+    )
   }
   if ((seed - from + 1) % 1000 === 0)
     console.log(

@@ -710,12 +710,13 @@ export function eventSetForSeed(
   return { spaceId: run.spaceId, events: [...run.replicas[0]!.store.values()] }
 }
 
-export function replayCommand(seed: number, faults?: ReducerFaults): string {
+export function replayCommand(seed: number, faults?: ReducerFaults, steps?: number): string {
   const flags = [
     faults?.orderByTimestamp ? '--broken ts' : '',
     faults?.noStrongRemove ? '--broken no-strong-remove' : '',
   ]
     .filter(Boolean)
     .join(' ')
-  return `node packages/sync/scripts/soak-reducer.ts --seed ${seed}${flags ? ' ' + flags : ''}`
+  const stepsFlag = steps === undefined ? '' : ` --steps ${steps}`
+  return `node packages/sync/scripts/soak-reducer.ts --seed ${seed}${flags ? ' ' + flags : ''}${stepsFlag}`
 }
