@@ -71,16 +71,16 @@ describe('sync scenarios', () => {
     const b = await member(bob, documentId, genesis)
     await b.say('offline note')
     // The first sync is cut after alice's first message with document data reaches bob.
-    let cut: (() => void) | undefined
+    const link: { cut?: () => void } = {}
     const [ab, ba] = MemoryLinkAdapter.pair((deliver, message) => {
       queueMicrotask(() => {
         deliver()
         const data = (message as { data?: Uint8Array }).data
         if (message.senderId === 'alice' && data && A.decodeSyncMessage(data).changes.length > 0)
-          cut?.()
+          link.cut?.()
       })
     })
-    cut = () => ab.cut()
+    link.cut = () => ab.cut()
     alice.link(ab)
     bob.link(ba)
     await new Promise<void>((resolve) =>
