@@ -561,3 +561,49 @@ describe('structural attacks with signed, insert-only changes', () => {
     await until(world.aliceHandle, (d) => textsIn(d).includes('mallory 1'))
   })
 })
+
+describe('attacks hidden in whole documents and requests', () => {
+  it('refuses a document chunk (a first sync) that carries one bad change among good ones', async () => {
+    const world = await setup()
+    const before = snapshot(world)
+    const key = aliceBucket(world)
+    const evil = await craftByMutation(world.malloryHandle.doc(), world.malloryKey, (d) =>
+      (d[key] as unknown[]).splice(0, 1),
+    )
+    const [poisoned] = A.applyChanges(A.clone(world.malloryHandle.doc()), [evil])
+    const chunk = A.save(poisoned)
+    expect(chunk[8]).toBe(0) // a document chunk, as a first sync sends it
+    world.ma.inject({ type: 'sync', documentId: world.documentId, data: syncMessageWith([chunk]) })
+    await expectRefusedAndHealthy(world, /predecessor/, before)
+  })
+
+  it('refuses a bad change in a `request` message as in a `sync` one', async () => {
+    const world = await setup()
+    const before = snapshot(world)
+    const entry = base64urlEncode(await makeTestEvent(world.malloryKey, 'squatter'))
+    const key = aliceBucket(world)
+    const evil = await craftByMutation(world.malloryHandle.doc(), world.malloryKey, (d) =>
+      (d[key] as unknown[]).unshift(new A.ImmutableString(entry)),
+    )
+    world.ma.inject({
+      type: 'request',
+      documentId: world.documentId,
+      data: syncMessageWith([evil]),
+    })
+    await expectRefusedAndHealthy(world, /another actor's bucket/, before)
+  })
+
+  it('guards repo.import: a tampered document is refused before it is imported', async () => {
+    const world = await setup()
+    const key = aliceBucket(world)
+    const evil = await craftByMutation(world.malloryHandle.doc(), world.malloryKey, (d) =>
+      (d[key] as unknown[]).splice(0, 1),
+    )
+    const [poisoned] = A.applyChanges(A.clone(world.malloryHandle.doc()), [evil])
+    const carol = await createValidatedPeer('carol')
+    await expect(
+      importVerified(carol.repo, carol.validator, world.documentId, A.save(poisoned)),
+    ).rejects.toThrow(/predecessor/)
+    expect(carol.repo.handles[world.documentId]).toBeUndefined()
+  })
+})
