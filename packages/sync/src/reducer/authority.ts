@@ -80,7 +80,8 @@ export class Authority {
   readonly proposals = new Map<EventId, ProposalRecord>()
   /** Filters in effect: pinned ones from earlier passes plus those installed during this pass. */
   readonly filters: Filter[]
-  readonly invalid: Map<EventId, InvalidEntry>
+  /** Where refusals are listed (shared with content; re-pointed when a trial replay is adopted). */
+  invalid: Map<EventId, InvalidEntry>
   applied = 0
   private readonly history = new Map<Did, HistoryEntry[]>()
   private readonly appliedByDid = new Map<Did, Ord[]>()
@@ -479,9 +480,68 @@ export class Authority {
     return out
   }
 
+  /**
+   * Where two authority replays start to differ, for each DID whose standing differs: what
+   * content by that DID from that position on was judged against. Null if the filters differ
+   * (strong remove reaches anyone's events: only a full recompute is safe).
+   */
+  divergenceFrom(other: Authority): Map<Did, Ord> | null {
+    if (this.filters.length !== other.filters.length) return null
+    for (let i = 0; i < this.filters.length; i++) {
+      const a = this.filters[i]!
+      const b = other.filters[i]!
+      if (
+        a.source !== b.source ||
+        compareOrd(a.cutoff, b.cutoff) !== 0 ||
+        a.past.size !== b.past.size
+      )
+        return null
+    }
+    const out = new Map<Did, Ord>()
+    const mark = (did: Did, at: Ord) => {
+      const seen = out.get(did)
+      if (!seen || compareOrd(at, seen) < 0) out.set(did, at)
+    }
+    for (const did of new Set([...this.history.keys(), ...other.history.keys()])) {
+      const a = this.history.get(did) ?? []
+      const b = other.history.get(did) ?? []
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        const x = a[i]
+        const y = b[i]
+        if (x && y && compareOrd(x.at, y.at) === 0 && x.status === y.status && x.role === y.role)
+          continue
+        mark(did, !x ? y!.at : !y ? x.at : compareOrd(x.at, y.at) < 0 ? x.at : y.at)
+        break
+      }
+      if (this.firstKeyOf(did) !== other.firstKeyOf(did)) mark(did, { depth: 0, id: '' as EventId })
+    }
+    for (const key of new Set([...this.keys.keys(), ...other.keys.keys()])) {
+      const a = this.keys.get(key)
+      const b = other.keys.get(key)
+      if (
+        a &&
+        b &&
+        a.did === b.did &&
+        compareOrd(a.boundAt, b.boundAt) === 0 &&
+        sameOrd(a.revokedAt, b.revokedAt)
+      )
+        continue
+      for (const r of [a, b]) {
+        if (!r) continue
+        mark(r.did, r.boundAt)
+        if (r.revokedAt) mark(r.did, r.revokedAt)
+      }
+    }
+    return out
+  }
+
   firstKeyOf(did: Did): string | null {
     return this.members.get(did)?.firstKey ?? null
   }
+}
+
+function sameOrd(a: Ord | null, b: Ord | null): boolean {
+  return a === null || b === null ? a === b : compareOrd(a, b) === 0
 }
 
 function bad(reason: InvalidReason): ApplyResult {

@@ -81,7 +81,8 @@ export class Content {
   applied = 0
   /** target id -> events waiting for it to become a valid target. */
   private readonly waiting = new Map<EventId, Set<EventId>>()
-  private readonly authority: Authority
+  /** Swapped when authority is replayed alone (see SpaceReducer). */
+  authority: Authority
   private readonly ready: ReadyLookup
   private readonly lookup: (id: EventId) => SpaceEvent | undefined
 

@@ -75,6 +75,31 @@ describe('incremental reducer', () => {
     )
   })
 
+  it('a late invite that changes nobody’s past standing replays authority alone, not the messages', () => {
+    const [alice, bob, carol, dave] = actors
+    const b = new SpaceBuilder()
+    b.genesis(alice!, 'INVITES_ONLY')
+    b.make(alice!, 'invite', { invitee: bob!.did })
+    b.make(bob!, 'join', {})
+    const old = b.currentHeads()
+    b.make(alice!, 'invite', { invitee: carol!.did })
+    b.make(carol!, 'join', {})
+    for (let i = 0; i < 30; i++) b.make(i % 2 ? bob! : carol!, 'message', { text: `m${i}` })
+    // Bob, back online, sends the invite he wrote long ago: it sorts before all of that.
+    const late = b.make(bob!, 'invite', { invitee: dave!.did }, { parents: old })
+    const r = new SpaceReducer(b.spaceId!)
+    r.addAll(b.events.filter((e) => e !== late))
+    void r.state
+    const before = r.recomputes
+    r.add(late)
+    expect(r.state.members.get(dave!.did)?.status).toBe('invited')
+    expect(r.recomputes).toBe(before)
+    expect(r.authorityReplays).toBe(1)
+    expect(JSON.stringify(snapshotState(r.state))).toBe(
+      JSON.stringify(snapshotState(reduce(b.spaceId!, b.events))),
+    )
+  })
+
   it('a late authority event, or a ban that retracts events, is recomputed to the replay state', () => {
     const [alice, bob] = actors
     const b = new SpaceBuilder()

@@ -55,6 +55,7 @@ export class SpaceReducer implements EventGraph {
   private readonly maxPending: number
   private readonly faults: ReducerFaults
   private readonly headSet = new Set<EventId>()
+  private readonly authorityIds: EventId[] = []
   /** The last authority event in the order, and each author's last content event. */
   private authorityTail: Ord | null = null
   private readonly lastContent = new Map<Did, Ord>()
@@ -63,6 +64,8 @@ export class SpaceReducer implements EventGraph {
   private dirty = true
   /** Recomputations so far (exposed for tests and benchmarks). */
   recomputes = 0
+  /** Late authority events absorbed by replaying authority alone. */
+  authorityReplays = 0
   evicted = 0
 
   constructor(spaceId: SpaceId, options: SpaceReducerOptions = {}) {
@@ -208,6 +211,7 @@ export class SpaceReducer implements EventGraph {
       if (!this.dirty) this.content.add(e, at)
       return
     }
+    this.authorityIds.push(e.id)
     const afterAllAuthority = !this.authorityTail || compareOrd(at, this.authorityTail) > 0
     if (afterAllAuthority) this.authorityTail = at
     if (this.dirty) return
@@ -229,8 +233,56 @@ export class SpaceReducer implements EventGraph {
           return
         }
       }
+      this.dirty = true
+      return
+    }
+    // A late authority event: replay authority alone (authority events are few). If no filter
+    // changed and nobody whose standing changed wrote content after the change, the content
+    // already applied was judged exactly as a replay would judge it: keep it.
+    if (this.replayAuthorityOnly()) {
+      this.content.wake(e.id)
+      return
     }
     this.dirty = true
+  }
+
+  private replayAuthorityOnly(): boolean {
+    const authorityEvents = this.authorityIds.map((id) => this.ords.get(id)!).sort(compareOrd)
+    const invalid = new Map<EventId, InvalidEntry>()
+    const next = this.replayAuthority(authorityEvents, invalid)
+    const diverged = next.divergenceFrom(this.authority)
+    if (!diverged) return false
+    for (const [did, at] of diverged) {
+      const last = this.lastContent.get(did)
+      if (last && compareOrd(last, at) > 0) return false
+    }
+    for (const at of authorityEvents) this.invalid.delete(at.id)
+    for (const [id, entry] of invalid) this.invalid.set(id, entry)
+    next.invalid = this.invalid
+    this.authority = next
+    this.content.authority = next
+    this.authorityViews = null
+    this.authorityReplays++
+    return true
+  }
+
+  /** Authority in canonical order, restarting with a pinned filter whenever one retracts. */
+  private replayAuthority(order: readonly Ord[], invalid: Map<EventId, InvalidEntry>): Authority {
+    let pinned: Filter[] = []
+    for (;;) {
+      for (const at of order) invalid.delete(at.id)
+      const authority = new Authority(this.spaceId, this, pinned, invalid)
+      let restart: Filter | null = null
+      for (const at of order) {
+        const result = authority.apply(this.events.get(at.id)!, at)
+        if (result.ok === 'restart') {
+          restart = result.filter
+          break
+        }
+      }
+      if (!restart) return authority
+      pinned = [...pinned, restart]
+    }
   }
 
   /** Whose standing an authority event may change (an over-approximation). */
@@ -259,24 +311,10 @@ export class SpaceReducer implements EventGraph {
     this.pending = new Map()
     for (const id of this.waitingCount.keys()) this.pending.set(id, 'missing-parents')
     this.authorityViews = null
-    let pinned: Filter[] = []
-    for (;;) {
-      for (const [e] of authorityEvents) this.invalid.delete(e.id)
-      const authority = new Authority(this.spaceId, this, pinned, this.invalid)
-      let restart: Filter | null = null
-      for (const [e, at] of authorityEvents) {
-        const result = authority.apply(e, at)
-        if (result.ok === 'restart') {
-          restart = result.filter
-          break
-        }
-      }
-      if (!restart) {
-        this.authority = authority
-        break
-      }
-      pinned = [...pinned, restart]
-    }
+    this.authority = this.replayAuthority(
+      authorityEvents.map(([, at]) => at),
+      this.invalid,
+    )
     if (this.faults.noStrongRemove) this.authority.filters.length = 0
     this.content = new Content(
       this.authority,
