@@ -131,6 +131,8 @@ export {
 export type { BuiltChange, OwnState } from './automerge/signed-writer.ts'
 export { verifySpaceEventBytes } from './automerge/space-events.ts'
 export { SpaceEventFeed } from './automerge/space-feed.ts'
+export { createValidatedRepo } from './automerge/validated-repo.ts'
+export type { ValidatedRepo, ValidatedRepoOptions } from './automerge/validated-repo.ts'
 export { MemoryLinkAdapter } from './automerge/memory-network.ts'
 export type { Deliver } from './automerge/memory-network.ts'
 

@@ -16,9 +16,10 @@ import {
 } from '@hearth/identity'
 import type { DeviceKey } from '@hearth/identity'
 import type { VerifyEvent } from './change-rules.ts'
-import { ChangeValidator } from './change-validator.ts'
+import type { ChangeValidator } from './change-validator.ts'
 import type { AcceptedPayload } from './change-validator.ts'
-import { ValidatingNetworkAdapter } from './validating-adapter.ts'
+import type { ValidatingNetworkAdapter } from './validating-adapter.ts'
+import { createValidatedRepo } from './validated-repo.ts'
 import { MemoryLinkAdapter } from './memory-network.ts'
 import type { PeerRejection } from './validating-adapter.ts'
 import { base64urlDecode } from './base64url.ts'
@@ -88,16 +89,22 @@ export async function createValidatedPeer(
   const unseen: PeerRejection[] = []
   const waiters: ((rejection: PeerRejection) => void)[] = []
   const accepted: AcceptedPayload[] = []
-  const validator = new ChangeValidator({
+  const { repo, validator, addNetwork } = createValidatedRepo({
     verifyEvent: options.verifyEvent ?? verifyTestEvent,
     onAccepted: (payload) => accepted.push(payload),
+    onReject: (rejection) => {
+      rejections.push(rejection)
+      const waiter = waiters.shift()
+      if (waiter) waiter(rejection)
+      else unseen.push(rejection)
+    },
+    retryDelayMs: 20,
+    repo: {
+      peerId: name as PeerId,
+      ...(options.storage ? { storage: options.storage } : {}),
+      sharePolicy: async () => true,
+    },
   })
-  const repo = new Repo({
-    peerId: name as PeerId,
-    ...(options.storage ? { storage: options.storage } : {}),
-    sharePolicy: async () => true,
-  })
-  validator.attach(repo)
   return {
     name,
     repo,
@@ -111,18 +118,10 @@ export async function createValidatedPeer(
       return new Promise((resolve) => waiters.push(resolve))
     },
     link(adapter) {
-      const wrapped = new ValidatingNetworkAdapter(adapter, validator, {
-        onReject: (rejection) => {
-          rejections.push(rejection)
-          const waiter = waiters.shift()
-          if (waiter) waiter(rejection)
-          else unseen.push(rejection)
-        },
-        retryDelayMs: 20,
-        ...(adapter instanceof MemoryLinkAdapter ? { resetPeer: () => adapter.bounce() } : {}),
-      })
-      repo.networkSubsystem.addNetworkAdapter(wrapped)
-      return wrapped
+      return addNetwork(
+        adapter,
+        adapter instanceof MemoryLinkAdapter ? { resetPeer: () => adapter.bounce() } : {},
+      )
     },
   }
 }
