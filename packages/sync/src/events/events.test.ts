@@ -138,4 +138,55 @@ describe('signed events', () => {
     expect([...out].sort()).toEqual(out)
     expect(new Set(out).size).toBe(out.length)
   })
+
+  it('refuses shapes past their caps: parents, move batches, keywords, emoji, pinned keys', () => {
+    const opened = parseSignedEvent(fromHex(vectors.valid[3]!.wireHex))
+    if (!opened.ok) throw opened.error
+    const m = unsignedFields(opened.event)
+    const id = (i: number) =>
+      ('a'.repeat(50) +
+        'abcdefghijklmnopqrstuvwxyz234567'[i % 32] +
+        'abcdefghijklmnopqrstuvwxyz234567'[Math.floor(i / 32)]) as EventId
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => id(i)).sort()
+    const cases: Array<[string, object]> = [
+      ['33 parents', { ...m, parents: ids(33) }],
+      ['duplicate parents', { ...m, parents: [id(1), id(1)] }],
+      ['a move of 101 messages', { ...m, kind: 'move', body: { messages: ids(101), to: id(200) } }],
+      [
+        'a move naming a message twice',
+        { ...m, kind: 'move', body: { messages: [id(1), id(1)], to: id(2) } },
+      ],
+      [
+        '201 automod keywords',
+        {
+          ...m,
+          kind: 'automod',
+          body: { keywords: Array.from({ length: 201 }, (_, i) => `k${i}`) },
+        },
+      ],
+      [
+        'a 65-character emoji',
+        { ...m, kind: 'reaction.add', body: { target: id(1), emoji: 'x'.repeat(65) } },
+      ],
+      [
+        '9 pinned keys',
+        { ...m, kind: 'invite', body: { invitee: m.author, keys: Array(9).fill(m.key) } },
+      ],
+      ['a float timestamp', { ...m, ts: 1.5 }],
+      [
+        'a role proposal without a role',
+        { ...m, kind: 'proposal', body: { action: 'role', target: m.author } },
+      ],
+      [
+        'a message to a channel and a thread',
+        { ...m, body: { text: 'x', channel: id(1), thread: id(2) } },
+      ],
+      ['version 2', { ...m, v: 2 }],
+    ]
+    for (const [name, e] of cases) {
+      const parsed = parseSignedEvent({ e, s: opened.event.sig })
+      expect(parsed.ok, name).toBe(false)
+      if (!parsed.ok) expect(parsed.error.reason, name).toBe('schema')
+    }
+  })
 })
