@@ -105,7 +105,12 @@ export {
 } from './automerge/chunks.ts'
 export type { Chunk, IncomingChange } from './automerge/chunks.ts'
 export { ChangeRejectedError, validateChanges } from './automerge/change-rules.ts'
-export type { RejectionKind, ValidatedChanges, VerifyEvent } from './automerge/change-rules.ts'
+export type {
+  Equivocation,
+  RejectionKind,
+  ValidatedChanges,
+  VerifyEvent,
+} from './automerge/change-rules.ts'
 export { BatchView, DocumentState } from './automerge/document-state.ts'
 export type {
   AcceptedChange,

@@ -607,3 +607,42 @@ describe('attacks hidden in whole documents and requests', () => {
     expect(carol.repo.handles[world.documentId]).toBeUndefined()
   })
 })
+
+describe('a device that forks its own history', () => {
+  it('is refused and reported with the proof: two validly signed changes with one seq', async () => {
+    const world = await setup()
+    const first = await withMalloryAccepted(world)
+    const actor = actorIdFromPublicKey(world.malloryKey.publicKey)
+    const doc = world.aliceHandle.doc()
+    const bucket = {
+      index: 0,
+      objId: A.getObjectId(doc[bucketKey(actor, 0)] as unknown[])!,
+      length: 1,
+    }
+    const fork = async (text: string) =>
+      (
+        await buildSignedChange(
+          doc,
+          world.malloryKey,
+          { seq: first.seq, hash: first.hash, bucket },
+          entriesOf([await makeTestEvent(world.malloryKey, text)]),
+        )
+      ).change
+    const left = await fork('left')
+    const right = await fork('right')
+    sendRaw(world, [left])
+    await until(world.aliceHandle, (d) => textsIn(d).includes('left'))
+    const before = snapshot(world)
+    world.ma.inject({ type: 'sync', documentId: world.documentId, data: syncMessageWith([right]) })
+    const rejection = await world.alice.nextRejection()
+    expect(rejection.reason).toMatch(/equivocation/)
+    expect(rejection.equivocation).toEqual({
+      actor,
+      seq: 2,
+      hashes: [A.decodeChange(right).hash, A.decodeChange(left).hash],
+    })
+    expect(A.getHeads(world.aliceHandle.doc())).toEqual(before.alice)
+    await until(world.bobHandle, (d) => textsIn(d).includes('left'))
+    await expectHealthy(world, ['mallory 1', 'left'])
+  })
+})

@@ -28,16 +28,46 @@ export type RejectionKind =
   /** A dependency is unknown here: drop the message and disconnect without banning (retry later). */
   | 'missing-deps'
 
+/**
+ * Two different changes, both validly signed by one device, with the same actor and seq: the
+ * device forked its own history. Each peer keeps whichever it saw first, so this is proof of
+ * misbehaviour to act on (revoke the device), not just a bad message.
+ */
+export interface Equivocation {
+  actor: string
+  seq: number
+  /** The refused change, and the one already held when it has the same seq. */
+  hashes: string[]
+}
+
 export class ChangeRejectedError extends Error {
   readonly kind: RejectionKind
   readonly reason: string
   readonly hash: string | undefined
-  constructor(kind: RejectionKind, reason: string, hash?: string) {
+  readonly equivocation: Equivocation | undefined
+  constructor(kind: RejectionKind, reason: string, hash?: string, equivocation?: Equivocation) {
     super(`change ${hash?.slice(0, 12) ?? '?'} refused (${kind}): ${reason}`)
     this.name = 'ChangeRejectedError'
     this.kind = kind
     this.reason = reason
     this.hash = hash
+    this.equivocation = equivocation
+  }
+}
+
+/** A change whose seq the actor already used: refused, and checked for a valid signature. */
+class SeqReusedError extends ChangeRejectedError {
+  readonly held: { seq: number; hash: string }
+  readonly signature: ChangeSignature
+  constructor(
+    reason: string,
+    hash: string,
+    held: { seq: number; hash: string },
+    signature: ChangeSignature,
+  ) {
+    super('invalid', reason, hash)
+    this.held = held
+    this.signature = signature
   }
 }
 
@@ -100,8 +130,15 @@ function checkStructure(view: StructureView, incoming: IncomingChange): Checked 
     if (previous && dep === previous.hash) hasOwnPrevious = true
   }
   if (!Number.isSafeInteger(c.seq) || c.seq < 1) reject('bad seq')
+  if (previous && previous.seq >= c.seq)
+    throw new SeqReusedError(
+      `seq ${c.seq} after the actor's seq ${previous.seq}`,
+      hash,
+      previous,
+      signature!,
+    )
   if (c.seq === 1) {
-    if (previous) reject(`seq 1 for an actor that already has seq ${previous.seq}`)
+    // no history: checked above
   } else if (!previous) {
     reject(`seq ${c.seq} for an actor with no history (seq gap)`)
   } else if (previous.seq !== c.seq - 1) {
@@ -196,6 +233,34 @@ function checkStructure(view: StructureView, incoming: IncomingChange): Checked 
   }
 }
 
+async function throwIfEquivocation(error: SeqReusedError, incoming: IncomingChange): Promise<void> {
+  const c = incoming.decoded
+  let signed: boolean
+  try {
+    signed = await verifyChangeSignature(
+      {
+        actor: c.actor,
+        seq: c.seq,
+        startOp: c.startOp,
+        time: c.time,
+        deps: c.deps,
+        ops: c.ops as unknown as AllowedOp[],
+      },
+      error.signature,
+    )
+  } catch {
+    signed = false
+  }
+  if (!signed) return
+  const hashes = error.held.seq === c.seq ? [c.hash, error.held.hash] : [c.hash]
+  throw new ChangeRejectedError(
+    'invalid',
+    `equivocation: the device signed two changes with seq ${c.seq} (${error.reason})`,
+    c.hash,
+    { actor: c.actor, seq: c.seq, hashes },
+  )
+}
+
 export interface ValidatedChanges {
   /** Changes new to this document, in order, with their events' wire bytes. */
   accepted: AcceptedChange[]
@@ -221,7 +286,13 @@ export async function validateChanges(
       known++
       continue
     }
-    const result = checkStructure(view, incoming)
+    let result: Checked
+    try {
+      result = checkStructure(view, incoming)
+    } catch (error) {
+      if (error instanceof SeqReusedError) await throwIfEquivocation(error, incoming)
+      throw error
+    }
     view.add(result.accepted)
     checked.push(result)
   }

@@ -7,7 +7,7 @@ import type {
   PeerMetadata,
 } from '@automerge/automerge-repo'
 import { ChangeRejectedError } from './change-rules.ts'
-import type { RejectionKind } from './change-rules.ts'
+import type { Equivocation, RejectionKind } from './change-rules.ts'
 import type { ChangeValidator } from './change-validator.ts'
 
 export interface PeerRejection {
@@ -16,6 +16,8 @@ export interface PeerRejection {
   kind: RejectionKind
   reason: string
   hash: string | undefined
+  /** Set when the refused change proves its device forked its own history. */
+  equivocation?: Equivocation
 }
 
 export interface ValidatingAdapterOptions {
@@ -168,7 +170,14 @@ export class ValidatingNetworkAdapter extends NetworkAdapter {
   ): void {
     const rejection: PeerRejection =
       error instanceof ChangeRejectedError
-        ? { peerId, documentId, kind: error.kind, reason: error.reason, hash: error.hash }
+        ? {
+            peerId,
+            documentId,
+            kind: error.kind,
+            reason: error.reason,
+            hash: error.hash,
+            ...(error.equivocation ? { equivocation: error.equivocation } : {}),
+          }
         : {
             peerId,
             documentId,
