@@ -1,0 +1,159 @@
+import type { DocumentId } from '@automerge/automerge-repo'
+import type { Did } from '@hearth/identity'
+import {
+  DocumentRegistry,
+  parseSignedEvent,
+  spaceDocumentId,
+  SpaceReducer,
+  type DocumentRole,
+  type SpaceEvent,
+  type SpaceId,
+} from '@hearth/sync'
+
+interface SpaceEntry {
+  reducer: SpaceReducer
+  /** Set while the space's genesis is on its way in: only this DID may push it. */
+  creator: Did | undefined
+  /** Message documents registered per channel (indexes 0..n-1). */
+  channelDocs: Map<string, number>
+}
+
+/** What the router knows about a space for access decisions. */
+export interface SpaceAccessView {
+  spaceId: SpaceId
+  role: DocumentRole
+  mode: string | null
+}
+
+/** Upper bound on spaces whose creation is in flight (a genesis announced, not yet accepted). */
+export const MAX_PENDING_CREATIONS = 10_000
+
+/**
+ * The router's map from documents to spaces and from spaces to their reduced state: the same
+ * `SpaceReducer` the clients run, fed incrementally with the validated events of each space
+ * document, so access follows exactly the membership every replica computes.
+ *
+ * Rules (a document unknown to the router is refused like any other):
+ * - PUBLIC space: every signed-in DID syncs all its documents, except banned members.
+ * - other modes: members (joined, not left or banned) sync all its documents; an invited DID
+ *   syncs the space document only (it must read the space to write its `join`).
+ * - a space whose genesis has not arrived yet: only the DID that is creating it (see
+ *   `beginCreation`) syncs its space document.
+ */
+export class SpaceDirectory {
+  readonly registry = new DocumentRegistry()
+  readonly #spaces = new Map<string, SpaceEntry>()
+  #pending = 0
+  /** Told when a space's membership or mode may have changed (re-evaluate sharing). */
+  onAuthorityChange: ((spaceId: SpaceId) => void) | undefined
+  /** Told once when a space's genesis has been accepted (persist the space index). */
+  onSpaceCreated: ((spaceId: SpaceId) => void) | undefined
+
+  has(spaceId: string): boolean {
+    return this.#spaces.has(spaceId)
+  }
+
+  resolve(documentId: DocumentId): DocumentRole | undefined {
+    return this.registry.resolve(documentId)
+  }
+
+  /** A space the router stores: registered, its events to be added with `ingest`. */
+  addSpace(spaceId: SpaceId): SpaceEntry {
+    let entry = this.#spaces.get(spaceId)
+    if (!entry) {
+      entry = {
+        reducer: new SpaceReducer(spaceId),
+        creator: undefined,
+        channelDocs: new Map(),
+      }
+      this.#spaces.set(spaceId, entry)
+      this.registry.addSpace(spaceId)
+    }
+    return entry
+  }
+
+  /**
+   * A client pushes the genesis of a space the router does not know. Registers the space with
+   * `did` as the only DID allowed to sync it until the genesis is accepted by the validator.
+   * False when the space is already known (its genesis author gets no special path then).
+   */
+  beginCreation(genesis: SpaceEvent, did: Did): boolean {
+    if (genesis.kind !== 'genesis' || genesis.author !== did) return false
+    if (this.#spaces.has(genesis.id)) {
+      const entry = this.#spaces.get(genesis.id)!
+      return entry.reducer.state.mode === null && entry.creator === did
+    }
+    if (this.#pending >= MAX_PENDING_CREATIONS) return false
+    const entry = this.addSpace(genesis.id as SpaceId)
+    entry.creator = did
+    this.#pending++
+    return true
+  }
+
+  /** May `did` sync `documentId`? Unknown documents: no. */
+  allows(did: Did, documentId: DocumentId): boolean {
+    const role = this.registry.resolve(documentId)
+    if (!role) return false
+    const entry = this.#spaces.get(role.spaceId)
+    if (!entry) return false
+    const state = entry.reducer.state
+    if (state.mode === null) return role.kind === 'space' && entry.creator === did
+    const member = state.members.get(did)
+    if (state.mode === 'PUBLIC') return member?.status !== 'banned'
+    if (member?.status === 'member') return true
+    return member?.status === 'invited' && role.kind === 'space'
+  }
+
+  /**
+   * Adds the validated events of a document of a known space. Authority and the channel index
+   * live in the space document; a message document only extends its channel's registry.
+   */
+  ingest(documentId: DocumentId, events: Iterable<Uint8Array>): void {
+    const role = this.registry.resolve(documentId)
+    if (!role) return
+    const entry = this.#spaces.get(role.spaceId)
+    if (!entry) return
+    if (role.kind === 'messages') {
+      // The next document of a channel is opened when this one fills: register it ahead.
+      this.#registerChannel(role.spaceId, entry, role.channelId, role.index + 2)
+      return
+    }
+    const parsed: SpaceEvent[] = []
+    for (const bytes of events) {
+      // Signatures were verified by the validator at ingress (or before storage).
+      const result = parseSignedEvent(bytes)
+      if (result.ok) parsed.push(result.event)
+    }
+    if (parsed.length === 0) return
+    const before = entry.reducer.state.mode
+    entry.reducer.addAll(parsed)
+    const state = entry.reducer.state
+    if (before === null && state.mode !== null) {
+      if (entry.creator !== undefined) this.#pending--
+      entry.creator = undefined
+      this.onSpaceCreated?.(role.spaceId as SpaceId)
+    }
+    for (const [id, container] of state.containers)
+      if (container.type === 'channel') this.#registerChannel(role.spaceId, entry, id, 2)
+    this.onAuthorityChange?.(role.spaceId as SpaceId)
+  }
+
+  #registerChannel(spaceId: string, entry: SpaceEntry, channelId: string, count: number): void {
+    if ((entry.channelDocs.get(channelId) ?? 0) >= count) return
+    entry.channelDocs.set(channelId, count)
+    this.registry.addChannel(spaceId, channelId, count)
+  }
+
+  view(documentId: DocumentId): SpaceAccessView | undefined {
+    const role = this.registry.resolve(documentId)
+    if (!role) return undefined
+    const entry = this.#spaces.get(role.spaceId)
+    if (!entry) return undefined
+    return { spaceId: role.spaceId as SpaceId, role, mode: entry.reducer.state.mode }
+  }
+
+  /** The space document id of every space known. */
+  *spaceDocuments(): IterableIterator<[SpaceId, DocumentId]> {
+    for (const spaceId of this.#spaces.keys()) yield [spaceId as SpaceId, spaceDocumentId(spaceId)]
+  }
+}

@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto'
+import * as A from '@automerge/automerge'
+import { Repo } from '@automerge/automerge-repo'
+import type { DocHandle, DocumentId, PeerId } from '@automerge/automerge-repo'
+import type { Did } from '@hearth/identity'
+import {
+  base64urlDecode,
+  ChangeValidator,
+  changesInBlob,
+  MalformedChunkError,
+  parseBucketKey,
+  parseSignedEvent,
+  spaceDocumentId,
+  ValidatingNetworkAdapter,
+  verifySpaceEventBytes,
+  type PeerRejection,
+  type SpaceEvent,
+  type SpaceId,
+} from '@hearth/sync'
+import type { WebSocket } from 'ws'
+import type { SyncEndpoint, SyncPeer } from '../server.ts'
+import { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
+import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
+import { SpaceDirectory } from './space-directory.ts'
+import type { DocFrame, UnavailableFrame } from './wire.ts'
+
+/** Our own frame type: the router holds these changes durably (see README, "Sync"). */
+export const ACK_TYPE = 'hearth-ack'
+
+/**
+ * `{ type: 'hearth-ack', senderId, targetId, documentId, changes }`: every change hash in
+ * `changes` came from `targetId` in one sync message, is applied to the router's document
+ * and written to disk (`repo.flush` resolved). Stock clients drop unknown types.
+ */
+export interface AckFrame {
+  type: typeof ACK_TYPE
+  senderId: PeerId
+  targetId: PeerId
+  documentId: DocumentId
+  changes: string[]
+}
+
+/** Storage key prefix of the router's own index of spaces (never an Automerge document id). */
+const SPACE_INDEX = ['hearth-router', 'space']
+/** Blank-reply sync states kept per peer (documents it may not see, or that do not exist). */
+const MAX_BLANK_STATES_PER_PEER = 64
+/** How long an acknowledgement waits for the Repo to apply what the validator passed. */
+const ACK_TIMEOUT_MS = 30_000
+
+export interface SyncEndpointOptions {
+  /** SQLite database file of the router's documents. */
+  storagePath: string
+  /** The router's automerge peer id (default: a random one). */
+  peerId?: PeerId
+  onReject?: (rejection: PeerRejection & { did: Did | undefined }) => void
+  onRefuse?: (refusal: { did: Did; ip: string; reason: string }) => void
+}
+
+export interface HearthSyncEndpoint extends SyncEndpoint {
+  readonly repo: Repo
+  readonly peerId: PeerId
+  readonly spaces: SpaceDirectory
+  readonly adapter: AuthenticatedSocketAdapter
+  close(): Promise<void>
+}
+
+/** Every event stored in a Hearth document (bucket order). */
+function eventsIn(doc: unknown): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const root = doc as Record<string, unknown>
+  for (const key of Object.keys(root).sort()) {
+    if (!parseBucketKey(key)) continue
+    const list = root[key]
+    if (!Array.isArray(list)) continue
+    for (const entry of list) {
+      const bytes = base64urlDecode(String(entry))
+      if (bytes) out.push(bytes)
+    }
+  }
+  return out
+}
+
+/**
+ * The genesis a creator pushes for a space the router does not know: in a change with seq 1
+ * and no deps, an entry that is a genesis event by `did` whose space document is `documentId`.
+ * Its signature and the change's are checked by the validator right after.
+ */
+function genesisIn(
+  changes: Uint8Array[],
+  did: Did,
+  documentId: DocumentId,
+): SpaceEvent | undefined {
+  for (const blob of changes) {
+    for (const { decoded } of changesInBlob(blob)) {
+      if (decoded.seq !== 1 || decoded.deps.length !== 0) continue
+      for (const op of decoded.ops as { action?: string; insert?: boolean; value?: unknown }[]) {
+        if (op.action !== 'set' || !op.insert || typeof op.value !== 'string') continue
+        const bytes = base64urlDecode(op.value)
+        if (!bytes) continue
+        const parsed = parseSignedEvent(bytes)
+        if (!parsed.ok || parsed.event.kind !== 'genesis') continue
+        if (parsed.event.author !== did) continue
+        if (spaceDocumentId(parsed.event.id) !== documentId) continue
+        return parsed.event
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The router's sync core: an automerge-repo `Repo` on SQLite storage, behind the validator
+ * every Hearth peer runs, behind our own socket adapter with access control at its gate.
+ */
+export async function createSyncEndpoint(
+  options: SyncEndpointOptions,
+): Promise<HearthSyncEndpoint> {
+  const peerId = options.peerId ?? (`hearth-router#${randomBytes(8).toString('hex')}` as PeerId)
+  const storage = new SqliteStorageAdapter({ path: options.storagePath })
+  const spaces = new SpaceDirectory()
+  const validator = new ChangeValidator({
+    verifyEvent: verifySpaceEventBytes,
+    onAccepted: ({ documentId, events }) => spaces.ingest(documentId, events.flat()),
+  })
+  // Replies for documents a peer may not see (or that do not exist), computed against an
+  // empty document: the same bytes either way, so nothing tells the two apart.
+  const blankStates = new Map<PeerId, Map<DocumentId, A.SyncState>>()
+
+  const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
+    gate: (session, frame) => gate(session, frame),
+    isBanned: (id) => validating.bannedPeers.has(id),
+    onRefuse: options.onRefuse,
+    onSessionEnd: (session) => blankStates.delete(session.peerId),
+  })
+  const validating = new ValidatingNetworkAdapter(adapter, validator, {
+    onReject: (rejection) =>
+      options.onReject?.({ ...rejection, did: adapter.didOf(rejection.peerId) }),
+    closePeer: (id, rejection) => adapter.closePeer(id, `rejected: ${rejection.reason}`),
+    // A peer missing dependencies starts over with a fresh sync state on both sides.
+    resetPeer: (id) => adapter.closePeer(id, 'resync'),
+  })
+  const repo = new Repo({
+    peerId,
+    storage,
+    network: [validating],
+    shareConfig: {
+      announce: async () => false,
+      access: async (id, documentId) => {
+        const did = adapter.didOf(id)
+        return did !== undefined && spaces.allows(did, documentId)
+      },
+    },
+  })
+  validator.attach(repo)
+  spaces.onSpaceCreated = (spaceId) => {
+    void storage
+      .save([...SPACE_INDEX, spaceId], new TextEncoder().encode(spaceId))
+      .catch((error: unknown) => console.error('router: space index write failed', error))
+  }
+  // A ban or a leave must stop sync with that member at once, not at their next message.
+  let reevaluate: ReturnType<typeof setTimeout> | undefined
+  spaces.onAuthorityChange = () => {
+    reevaluate ??= setTimeout(() => {
+      reevaluate = undefined
+      repo.shareConfigChanged()
+    }, 0)
+  }
+
+  function replyBlank(session: SessionInfo, frame: DocFrame): void {
+    let states = blankStates.get(session.peerId)
+    if (!states) blankStates.set(session.peerId, (states = new Map()))
+    const state = states.get(frame.documentId) ?? A.initSyncState()
+    states.delete(frame.documentId)
+    // A fresh empty document each time: receiving into one outdates it.
+    const [scratch, received] = A.receiveSyncMessage(A.init(), state, frame.data as A.SyncMessage)
+    const [next, reply] = A.generateSyncMessage(scratch, received)
+    A.free(scratch)
+    states.set(frame.documentId, next)
+    if (states.size > MAX_BLANK_STATES_PER_PEER) states.delete(states.keys().next().value!)
+    if (reply)
+      adapter.sendFrame(session.peerId, {
+        type: 'sync',
+        senderId: peerId,
+        targetId: session.peerId,
+        documentId: frame.documentId,
+        data: reply,
+      })
+  }
+
+  function unavailable(session: SessionInfo, documentId: DocumentId): GateOutcome {
+    adapter.sendFrame(session.peerId, {
+      type: 'doc-unavailable',
+      senderId: peerId,
+      targetId: session.peerId,
+      documentId,
+    })
+    return { action: 'handled' }
+  }
+
+  async function gate(
+    session: SessionInfo,
+    frame: DocFrame | UnavailableFrame,
+  ): Promise<GateOutcome> {
+    const { documentId } = frame
+    if (spaces.allows(session.did, documentId)) {
+      if (frame.type !== 'doc-unavailable') {
+        // The validator judges a message against the Repo's document: load it first.
+        await repo
+          .find(documentId, { allowableStates: ['ready', 'unavailable', 'requesting'] })
+          .catch(() => undefined)
+      }
+      return { action: 'forward' }
+    }
+    if (frame.type === 'doc-unavailable') return { action: 'handled' }
+    if (frame.type === 'request') return unavailable(session, documentId)
+    let message: A.DecodedSyncMessage
+    try {
+      message = A.decodeSyncMessage(frame.data)
+    } catch {
+      return { action: 'close', reason: 'undecodable sync message' }
+    }
+    if (message.changes.length === 0) {
+      replyBlank(session, frame)
+      return { action: 'handled' }
+    }
+    let genesis: SpaceEvent | undefined
+    try {
+      genesis = genesisIn(message.changes, session.did, documentId)
+    } catch (error) {
+      if (error instanceof MalformedChunkError) return { action: 'close', reason: error.message }
+      return { action: 'close', reason: 'undecodable changes' }
+    }
+    if (genesis && spaces.beginCreation(genesis, session.did)) {
+      blankStates.get(session.peerId)?.delete(documentId)
+      return { action: 'forward' }
+    }
+    return unavailable(session, documentId)
+  }
+
+  // Acknowledgements: what the validator passed from a peer, once applied and on disk.
+  validating.on('message', (message) => {
+    if (message.type !== 'sync' && message.type !== 'request') return
+    if (!(message.data instanceof Uint8Array)) return
+    const documentId = message.documentId
+    if (!documentId) return
+    let hashes: string[]
+    try {
+      hashes = A.decodeSyncMessage(message.data).changes.flatMap((blob) =>
+        changesInBlob(blob).map((c) => c.decoded.hash),
+      )
+    } catch {
+      return
+    }
+    if (hashes.length === 0) return
+    void acknowledge(message.senderId, documentId, hashes).catch(() => undefined)
+  })
+
+  async function acknowledge(
+    target: PeerId,
+    documentId: DocumentId,
+    hashes: string[],
+  ): Promise<void> {
+    const handle = await repo.find(documentId, {
+      allowableStates: ['ready', 'unavailable', 'requesting'],
+    })
+    await appliedAll(handle, hashes)
+    await repo.flush([documentId])
+    const ack: AckFrame = {
+      type: ACK_TYPE,
+      senderId: peerId,
+      targetId: target,
+      documentId,
+      changes: hashes,
+    }
+    adapter.sendFrame(target, ack)
+  }
+
+  // The Repo applies what the validator passed a moment later (it is asynchronous). A handle
+  // that was requesting emits `heads-changed` before it turns ready: wait for ready first.
+  async function appliedAll(handle: DocHandle<unknown>, hashes: string[]): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let stop = (): void => undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('not applied in time')), ACK_TIMEOUT_MS)
+      timer.unref()
+    })
+    const has = (): boolean => {
+      const backend = A.getBackend(handle.doc())
+      return hashes.every((h) => backend.getChangeMetaByHash(h) !== null)
+    }
+    try {
+      await Promise.race([handle.whenReady(['ready']), expired])
+      if (has()) return
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (has()) resolve()
+          }
+          handle.on('heads-changed', check)
+          stop = () => handle.off('heads-changed', check)
+        }),
+        expired,
+      ])
+    } finally {
+      clearTimeout(timer)
+      stop()
+    }
+  }
+
+  // Spaces stored before a restart: their documents, reduced, before anyone connects.
+  await repo.storageId()
+  for (const { data } of await storage.loadRange(SPACE_INDEX)) {
+    if (!data) continue
+    const spaceId = new TextDecoder().decode(data) as SpaceId
+    spaces.addSpace(spaceId)
+    const documentId = spaceDocumentId(spaceId)
+    const handle = await repo
+      .find(documentId, { allowableStates: ['ready', 'unavailable'] })
+      .catch(() => undefined)
+    if (handle?.isReady()) spaces.ingest(documentId, eventsIn(handle.doc()))
+  }
+
+  return {
+    repo,
+    peerId,
+    spaces,
+    adapter,
+    accept(socket: WebSocket, peer: SyncPeer) {
+      adapter.accept(socket, peer.did, peer.ip)
+    },
+    async close() {
+      if (reevaluate) clearTimeout(reevaluate)
+      await repo.shutdown()
+      storage.close()
+    },
+  }
+}

@@ -1,0 +1,432 @@
+// The router's sync core on a real local network: tokens from the real PDS, tickets, a real
+// router on an ephemeral port, SQLite on disk, and the UNMODIFIED automerge-repo WebSocket
+// client. Attackers speak the same protocol through raw sockets.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as A from '@automerge/automerge'
+import { cbor, Repo } from '@automerge/automerge-repo'
+import type { DocHandle, DocumentId, PeerId } from '@automerge/automerge-repo'
+import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
+import { startDevnet, type Devnet } from '@hearth/devnet'
+import { generateDeviceKey, type DeviceKey, type Did } from '@hearth/identity'
+import {
+  ACK_TYPE,
+  createSyncEndpoint,
+  LXM_CREATE_TICKET,
+  peerIdFor,
+  startRouter,
+  type HearthSyncEndpoint,
+  type RunningRouter,
+} from '@hearth/router'
+import {
+  base64urlDecode,
+  ChangeValidator,
+  createSignedDocument,
+  encodeSignedEvent,
+  importVerified,
+  parseBucketKey,
+  parseSignedEvent,
+  SignedWriter,
+  signEvent,
+  spaceDocumentId,
+  ValidatingNetworkAdapter,
+  verifySpaceEventBytes,
+  type EventId,
+  type SpaceEvent,
+  type SpaceId,
+  type SpaceMode,
+} from '@hearth/sync'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+
+type Name = 'alice' | 'bob' | 'carol'
+
+let devnet: Devnet
+let router: RunningRouter
+let endpoint: HearthSyncEndpoint
+let dir: string
+const open: { shutdown(): Promise<void> }[] = []
+const rejections: { did: Did | undefined; reason: string }[] = []
+const refusals: { did: Did; reason: string }[] = []
+
+async function start(): Promise<void> {
+  endpoint = await createSyncEndpoint({
+    storagePath: join(dir, 'router.sqlite'),
+    onReject: (rejection) => rejections.push(rejection),
+    onRefuse: (refusal) => refusals.push(refusal),
+  })
+  router = await startRouter({ port: 0, plcUrl: devnet.plc.url, devMode: true, endpoint })
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hearth-router-sync-'))
+  devnet = await startDevnet({ keyserver: false })
+  await start()
+})
+
+afterAll(async () => {
+  for (const client of open) await client.shutdown().catch(() => undefined)
+  await router?.close()
+  await devnet?.close()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+async function ticketFor(name: Name): Promise<string> {
+  const agent = await devnet.login(devnet.accounts[name])
+  const { data } = await agent.com.atproto.server.getServiceAuth({
+    aud: router.identity.audience,
+    lxm: LXM_CREATE_TICKET,
+  })
+  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${data.token}` },
+  })
+  expect(res.status).toBe(200)
+  const body = (await res.json()) as { ticket: string; url: string }
+  return `${body.url}?ticket=${encodeURIComponent(body.ticket)}`
+}
+
+type Frame = Record<string, unknown> & { type: string }
+
+/** Collects decoded frames and resolves waiters on the first one that matches. */
+class FrameLog {
+  readonly frames: Frame[] = []
+  readonly #waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = []
+
+  push(frame: Frame): void {
+    this.frames.push(frame)
+    for (const waiter of [...this.#waiters])
+      if (waiter.match(frame)) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
+        waiter.resolve(frame)
+      }
+  }
+
+  next(match: (f: Frame) => boolean): Promise<Frame> {
+    const seen = this.frames.find(match)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve) => this.#waiters.push({ match, resolve }))
+  }
+}
+
+interface StockClient {
+  did: Did
+  peerId: PeerId
+  repo: Repo
+  key: DeviceKey
+  validator: ChangeValidator | undefined
+  frames: FrameLog
+  shutdown(): Promise<void>
+}
+
+/**
+ * A Repo on the stock WebSocketClientAdapter, signed in with a ticket. `validated`: an honest
+ * Hearth client (the validator in front of its Repo); otherwise the plain stock client.
+ */
+async function stockClient(name: Name, validated: boolean, suffix = 'tab1'): Promise<StockClient> {
+  const did = devnet.accounts[name].did
+  const peerId = peerIdFor(did, suffix)
+  const adapter = new WebSocketClientAdapter(await ticketFor(name), 600_000)
+  const validator = validated
+    ? new ChangeValidator({ verifyEvent: verifySpaceEventBytes })
+    : undefined
+  const repo = new Repo({
+    peerId,
+    network: [validator ? new ValidatingNetworkAdapter(adapter, validator) : adapter],
+    sharePolicy: async () => true,
+  })
+  validator?.attach(repo)
+  await adapter.whenReady()
+  const frames = new FrameLog()
+  adapter.socket!.addEventListener('message', (event) => {
+    frames.push(cbor.decode(new Uint8Array(event.data as ArrayBuffer)))
+  })
+  const client = {
+    did,
+    peerId,
+    repo,
+    key: (await generateDeviceKey()).key,
+    validator,
+    frames,
+    shutdown: () => repo.shutdown(),
+  }
+  open.push(client)
+  return client
+}
+
+/** A raw socket speaking the protocol by hand (what an attacker runs). */
+interface RawPeer {
+  ws: WebSocket
+  frames: FrameLog
+  closed: Promise<number>
+  send(frame: object): void
+}
+
+async function rawPeer(name: Name): Promise<RawPeer> {
+  const ws = new WebSocket(await ticketFor(name))
+  const frames = new FrameLog()
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+  ws.on('message', (data) => frames.push(cbor.decode(data as Buffer)))
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  return { ws, frames, closed, send: (frame) => ws.send(cbor.encode(frame)) }
+}
+
+async function joinRaw(peer: RawPeer, peerId: string): Promise<Frame> {
+  peer.send({ type: 'join', senderId: peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] })
+  return peer.frames.next((f) => f.type === 'peer' || f.type === 'error')
+}
+
+function eventsIn(doc: unknown): SpaceEvent[] {
+  const out: SpaceEvent[] = []
+  const root = doc as Record<string, unknown>
+  for (const key of Object.keys(root)) {
+    if (!parseBucketKey(key)) continue
+    for (const entry of root[key] as unknown[]) {
+      const parsed = parseSignedEvent(base64urlDecode(String(entry))!)
+      if (parsed.ok) out.push(parsed.event)
+    }
+  }
+  return out
+}
+
+function until<T>(handle: DocHandle<T>, predicate: (doc: A.Doc<T>) => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (handle.isReady() && predicate(handle.doc())) {
+        handle.off('change', check)
+        resolve()
+      }
+    }
+    handle.on('change', check)
+    check()
+  })
+}
+
+function ackFor(client: StockClient, documentId: DocumentId, hash: string): Promise<Frame> {
+  return client.frames.next(
+    (f) =>
+      f.type === ACK_TYPE &&
+      f.documentId === documentId &&
+      Array.isArray(f.changes) &&
+      f.changes.includes(hash),
+  )
+}
+
+interface Space {
+  id: SpaceId
+  documentId: DocumentId
+  genesis: SpaceEvent
+  writer: SignedWriter
+  handle: DocHandle<unknown>
+}
+
+/** The honest path: a signed genesis document imported through the validator, pushed to the router. */
+async function createSpace(owner: StockClient, mode: SpaceMode, name: string): Promise<Space> {
+  const genesis = await signEvent(owner.key, {
+    space: null,
+    kind: 'genesis',
+    author: owner.did,
+    parents: [],
+    body: { mode, name, nonce: crypto.randomUUID() },
+  })
+  const documentId = spaceDocumentId(genesis.id)
+  const bytes = await createSignedDocument(owner.key, [encodeSignedEvent(genesis)])
+  const handle = await importVerified(owner.repo, owner.validator!, documentId, bytes)
+  const writer = new SignedWriter(handle, owner.key, {
+    onWrite: (accepted) => owner.validator!.noteLocalWrite(documentId, accepted),
+  })
+  await ackFor(owner, documentId, A.getHeads(handle.doc())[0]!)
+  return { id: genesis.id as SpaceId, documentId, genesis, writer, handle }
+}
+
+async function write(
+  author: StockClient,
+  writer: SignedWriter,
+  space: Space,
+  kind: 'channel.create' | 'join',
+  body: Record<string, unknown>,
+  parents: EventId[],
+): Promise<{ event: SpaceEvent; hash: string }> {
+  const event = await signEvent(author.key, {
+    space: space.id,
+    kind,
+    author: author.did,
+    parents,
+    body: body as never,
+  })
+  const hash = await writer.append([encodeSignedEvent(event)])
+  return { event, hash }
+}
+
+describe('router sync', () => {
+  let alice: StockClient
+  let bob: StockClient
+  let town: Space
+  let den: Space
+
+  it('syncs a public space: created by alice (signed path), read by the stock client of bob', async () => {
+    alice = await stockClient('alice', true)
+    bob = await stockClient('bob', false)
+    town = await createSpace(alice, 'PUBLIC', 'Town square')
+
+    const seen = await bob.repo.find(town.documentId)
+    expect(eventsIn(seen.doc()).map((e) => e.kind)).toEqual(['genesis'])
+
+    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'general' }, [
+      town.genesis.id,
+    ])
+    const ack = await ackFor(alice, town.documentId, channel.hash)
+    expect(ack).toMatchObject({ senderId: endpoint.peerId, targetId: alice.peerId })
+    await until(seen, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
+  })
+
+  it('S7: a private space is refused exactly like a document that does not exist', async () => {
+    den = await createSpace(alice, 'INVITES_ONLY', 'Back room')
+    const nowhere = spaceDocumentId('b'.repeat(52))
+
+    // The stock client: both finds fail the same way.
+    await expect(bob.repo.find(den.documentId)).rejects.toThrow(/unavailable/)
+    await expect(bob.repo.find(nowhere)).rejects.toThrow(/unavailable/)
+
+    // Byte for byte, through a raw socket: a request, and a sync from a peer claiming a copy.
+    const raw = await rawPeer('bob')
+    const me = peerIdFor(devnet.accounts.bob.did, 'probe')
+    expect((await joinRaw(raw, me)).type).toBe('peer')
+    const replies: Record<string, Frame[]> = {}
+    const copy = A.from({ x: 1 })
+    for (const documentId of [den.documentId, nowhere]) {
+      const got: Frame[] = []
+      raw.send({
+        type: 'request',
+        senderId: me,
+        targetId: endpoint.peerId,
+        documentId,
+        data: A.generateSyncMessage(A.init(), A.initSyncState())[1],
+      })
+      got.push(
+        await raw.frames.next((f) => f.documentId === documentId && f.type === 'doc-unavailable'),
+      )
+      const [, claim] = A.generateSyncMessage(copy, A.initSyncState())
+      raw.send({ type: 'sync', senderId: me, targetId: endpoint.peerId, documentId, data: claim })
+      got.push(await raw.frames.next((f) => f.documentId === documentId && f.type === 'sync'))
+      replies[documentId] = got.map((f) => ({ ...f, documentId: 'X' }))
+    }
+    expect(replies[den.documentId]).toEqual(replies[nowhere])
+    // The members of the private space are not named anywhere in what bob received.
+    expect(JSON.stringify(raw.frames.frames)).not.toContain(alice.did)
+    raw.ws.close()
+
+    // alice, a member, still syncs it.
+    expect(endpoint.spaces.allows(alice.did, den.documentId)).toBe(true)
+    expect(endpoint.spaces.allows(bob.did, den.documentId)).toBe(false)
+  })
+
+  it('ephemeral messages of the stock client reach no one', async () => {
+    const aliceHandle = town.handle
+    const heard: unknown[] = []
+    aliceHandle.on('ephemeral-message', ({ message }) => heard.push(message))
+    const bobHandle = await bob.repo.find(town.documentId)
+    bobHandle.broadcast({ poke: 'alice', typing: true })
+    // A barrier behind the broadcast on the same socket: bob's join reaches alice through the router.
+    const bobWriter = new SignedWriter(bobHandle, bob.key)
+    const joined = await write(bob, bobWriter, town, 'join', {}, [town.genesis.id])
+    await until(aliceHandle, (doc) => eventsIn(doc).some((e) => e.id === joined.event.id))
+    expect(heard).toEqual([])
+  })
+
+  it('S4: a join claiming another DID’s peer id is refused; the victim’s session goes on', async () => {
+    const mallory = await rawPeer('carol')
+    const reply = await joinRaw(mallory, alice.peerId)
+    expect(reply.type).toBe('error')
+    expect(await mallory.closed).toBe(1008)
+    expect(refusals.at(-1)).toMatchObject({ did: devnet.accounts.carol.did })
+    expect(refusals.at(-1)!.reason).toMatch(/peer id must be/)
+
+    const squatter = await rawPeer('carol')
+    expect((await joinRaw(squatter, 'carol-laptop')).type).toBe('error')
+    expect(await squatter.closed).toBe(1008)
+
+    // alice's session is intact: a new write is acknowledged and reaches bob.
+    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'after-s4' }, [
+      town.genesis.id,
+    ])
+    await ackFor(alice, town.documentId, channel.hash)
+    const bobHandle = await bob.repo.find(town.documentId)
+    await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
+  })
+
+  it('S10: garbage, malformed CBOR and garbage changes close only that socket', async () => {
+    const attacks: [string, (peer: RawPeer, me: string) => void][] = [
+      ['undecodable frame', (peer) => peer.ws.send(Buffer.from([0xff, 0xfe, 0x00, 0x13, 0x37]))],
+      ['text frame', (peer) => peer.ws.send('{"type":"sync"}')],
+      [
+        'malformed message',
+        (peer, me) =>
+          peer.send({ type: 'sync', senderId: me, targetId: endpoint.peerId, documentId: 42 }),
+      ],
+      [
+        'garbage changes',
+        (peer, me) =>
+          peer.send({
+            type: 'sync',
+            senderId: me,
+            targetId: endpoint.peerId,
+            documentId: town.documentId,
+            data: A.encodeSyncMessage({
+              heads: [],
+              need: [],
+              have: [],
+              changes: [
+                new Uint8Array([
+                  0x85,
+                  0x6f,
+                  0x4a,
+                  0x83,
+                  1,
+                  2,
+                  3,
+                  4,
+                  1,
+                  40,
+                  ...new Array(40).fill(7),
+                ]),
+              ] as A.Change[],
+            }),
+          }),
+      ],
+    ]
+    let n = 0
+    for (const [label, attack] of attacks) {
+      const peer = await rawPeer('carol')
+      const me = peerIdFor(devnet.accounts.carol.did, `attacker${n++}`)
+      expect((await joinRaw(peer, me)).type, label).toBe('peer')
+      attack(peer, me)
+      expect(await peer.closed, label).toBe(1008)
+    }
+    // The garbage changes were refused by the validator, as every peer would.
+    expect(rejections.at(-1)).toMatchObject({ did: devnet.accounts.carol.did, kind: 'invalid' })
+    // Everyone else is served.
+    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'after-s10' }, [
+      town.genesis.id,
+    ])
+    await ackFor(alice, town.documentId, channel.hash)
+    const bobHandle = await bob.repo.find(town.documentId)
+    await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
+    expect((await fetch(`${router.url}/healthz`)).status).toBe(200)
+  })
+
+  it('keeps what it acknowledged across a restart, and still refuses the private space', async () => {
+    const expected = eventsIn(town.handle.doc()).length
+    for (const client of open.splice(0)) await client.shutdown()
+    await router.close()
+    await start()
+    const carol = await stockClient('carol', false, 'after-restart')
+    const handle = await carol.repo.find(town.documentId)
+    await until(handle, (doc) => eventsIn(doc).length === expected)
+    await expect(carol.repo.find(den.documentId)).rejects.toThrow(/unavailable/)
+  })
+})
