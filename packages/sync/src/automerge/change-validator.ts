@@ -142,6 +142,14 @@ export class ChangeValidator {
     return this.#validate(documentId, () => changesInDocument(bytes))
   }
 
+  /**
+   * Drops what the validator keeps for a document (a router unloading it). The next message
+   * for it rebuilds the state from the Repo's document.
+   */
+  release(documentId: DocumentId): void {
+    this.#states.delete(documentId)
+  }
+
   /** Local signed writes bypass validation; the state must still know them. */
   noteLocalWrite(documentId: DocumentId, accepted: AcceptedChange): void {
     this.#state(documentId).commit([accepted])
