@@ -52,7 +52,7 @@ const refusals: { did: Did; reason: string }[] = []
 
 async function start(): Promise<void> {
   endpoint = await createSyncEndpoint({
-    storagePath: join(dir, 'router.sqlite'),
+    dataDir: dir,
     onReject: (rejection) => rejections.push(rejection),
     onRefuse: (refusal) => refusals.push(refusal),
   })

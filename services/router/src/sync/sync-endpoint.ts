@@ -1,25 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import * as A from '@automerge/automerge'
-import { Repo } from '@automerge/automerge-repo'
-import type { DocHandle, DocumentId, PeerId } from '@automerge/automerge-repo'
+import type { DocHandle, DocumentId, PeerId, Repo } from '@automerge/automerge-repo'
 import type { Did } from '@hearth/identity'
 import {
   base64urlDecode,
-  ChangeValidator,
   changesInBlob,
+  createValidatedRepo,
   MalformedChunkError,
   parseBucketKey,
   parseSignedEvent,
   spaceDocumentId,
-  ValidatingNetworkAdapter,
-  verifySpaceEventBytes,
   type PeerRejection,
   type SpaceEvent,
   type SpaceId,
 } from '@hearth/sync'
+import type { Registry } from 'prom-client'
 import type { WebSocket } from 'ws'
 import type { SyncEndpoint, SyncPeer } from '../server.ts'
-import { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
+import { openRouterStorage } from '../storage/router-storage.ts'
+import type { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
 import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
 import { SpaceDirectory } from './space-directory.ts'
 import type { DocFrame, UnavailableFrame } from './wire.ts'
@@ -48,8 +47,12 @@ const MAX_BLANK_STATES_PER_PEER = 64
 const ACK_TIMEOUT_MS = 30_000
 
 export interface SyncEndpointOptions {
-  /** SQLite database file of the router's documents. */
-  storagePath: string
+  /** Data directory: the router's SQLite storage is opened there (`openRouterStorage`). */
+  dataDir?: string
+  /** Or a storage adapter opened by the caller (closed by `close()`). */
+  storage?: SqliteStorageAdapter
+  /** The router's Prometheus registry (storage corruption counter). */
+  registry?: Registry
   /** The router's automerge peer id (default: a random one). */
   peerId?: PeerId
   onReject?: (rejection: PeerRejection & { did: Did | undefined }) => void
@@ -116,12 +119,13 @@ export async function createSyncEndpoint(
   options: SyncEndpointOptions,
 ): Promise<HearthSyncEndpoint> {
   const peerId = options.peerId ?? (`hearth-router#${randomBytes(8).toString('hex')}` as PeerId)
-  const storage = new SqliteStorageAdapter({ path: options.storagePath })
+  const storage =
+    options.storage ??
+    openRouterStorage({
+      dataDir: options.dataDir!,
+      ...(options.registry ? { registry: options.registry } : {}),
+    })
   const spaces = new SpaceDirectory()
-  const validator = new ChangeValidator({
-    verifyEvent: verifySpaceEventBytes,
-    onAccepted: ({ documentId, events }) => spaces.ingest(documentId, events.flat()),
-  })
   // Replies for documents a peer may not see (or that do not exist), computed against an
   // empty document: the same bytes either way, so nothing tells the two apart.
   const blankStates = new Map<PeerId, Map<DocumentId, A.SyncState>>()
@@ -129,29 +133,32 @@ export async function createSyncEndpoint(
   const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
     gate: (session, frame) => gate(session, frame),
     isBanned: (id) => validating.bannedPeers.has(id),
-    onRefuse: options.onRefuse,
+    ...(options.onRefuse ? { onRefuse: options.onRefuse } : {}),
     onSessionEnd: (session) => blankStates.delete(session.peerId),
   })
-  const validating = new ValidatingNetworkAdapter(adapter, validator, {
+  // The same wiring as every Hearth client (createValidatedRepo): one validator in front of
+  // the Repo, its accepted events feeding the reducers that decide access.
+  const { repo, addNetwork } = createValidatedRepo({
+    onAccepted: ({ documentId, events }) => spaces.ingest(documentId, events.flat()),
+    repo: {
+      peerId,
+      storage,
+      shareConfig: {
+        announce: async () => false,
+        access: async (id, documentId) => {
+          const did = adapter.didOf(id)
+          return did !== undefined && spaces.allows(did, documentId)
+        },
+      },
+    },
+  })
+  const validating = addNetwork(adapter, {
     onReject: (rejection) =>
       options.onReject?.({ ...rejection, did: adapter.didOf(rejection.peerId) }),
     closePeer: (id, rejection) => adapter.closePeer(id, `rejected: ${rejection.reason}`),
     // A peer missing dependencies starts over with a fresh sync state on both sides.
     resetPeer: (id) => adapter.closePeer(id, 'resync'),
   })
-  const repo = new Repo({
-    peerId,
-    storage,
-    network: [validating],
-    shareConfig: {
-      announce: async () => false,
-      access: async (id, documentId) => {
-        const did = adapter.didOf(id)
-        return did !== undefined && spaces.allows(did, documentId)
-      },
-    },
-  })
-  validator.attach(repo)
   spaces.onSpaceCreated = (spaceId) => {
     void storage
       .save([...SPACE_INDEX, spaceId], new TextEncoder().encode(spaceId))
