@@ -247,7 +247,7 @@ async function write(
   author: StockClient,
   writer: SignedWriter,
   space: Space,
-  kind: 'channel.create' | 'join',
+  kind: 'channel.create' | 'join' | 'invite' | 'proposal',
   body: Record<string, unknown>,
   parents: EventId[],
 ): Promise<{ event: SpaceEvent; hash: string }> {
@@ -417,6 +417,57 @@ describe('router sync', () => {
     const bobHandle = await bob.repo.find(town.documentId)
     await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
     expect((await fetch(`${router.url}/healthz`)).status).toBe(200)
+  })
+
+  it('S8: a banned member stops syncing the space at once and cannot re-subscribe', async () => {
+    const guild = await createSpace(alice, 'INVITES_ONLY', 'Guild')
+    const invite = await write(alice, guild.writer, guild, 'invite', { invitee: bob.did }, [
+      guild.genesis.id,
+    ])
+    await ackFor(alice, guild.documentId, invite.hash)
+
+    // bob, invited, reads the space (an invitee may sync the space document) and joins.
+    const member = await stockClient('bob', true, 'tab2')
+    const handle = await member.repo.find(guild.documentId)
+    const bobWriter = new SignedWriter(handle, member.key, {
+      onWrite: (accepted) => member.validator!.noteLocalWrite(guild.documentId, accepted),
+    })
+    const joined = await write(member, bobWriter, guild, 'join', {}, [invite.event.id])
+    await ackFor(member, guild.documentId, joined.hash)
+    const synchronizer = () => endpoint.repo.synchronizer.docSynchronizers[guild.documentId]
+    await expect.poll(() => synchronizer()?.hasPeer(member.peerId)).toBe(true)
+
+    const ban = await write(
+      alice,
+      guild.writer,
+      guild,
+      'proposal',
+      { action: 'ban', target: bob.did },
+      [joined.event.id],
+    )
+    await ackFor(alice, guild.documentId, ban.hash)
+    // The router stops syncing the space with bob's device without waiting for bob.
+    await expect.poll(() => synchronizer()?.hasPeer(member.peerId)).toBe(false)
+    expect(endpoint.spaces.allows(bob.did, guild.documentId)).toBe(false)
+
+    // A fresh socket of bob asking for it gets what a stranger gets for a missing document.
+    const raw = await rawPeer('bob')
+    const me = peerIdFor(bob.did, 'after-ban')
+    expect((await joinRaw(raw, me)).type).toBe('peer')
+    raw.send({
+      type: 'request',
+      senderId: me,
+      targetId: endpoint.peerId,
+      documentId: guild.documentId,
+      data: A.generateSyncMessage(A.init(), A.initSyncState())[1],
+    })
+    expect(await raw.frames.next((f) => f.documentId === guild.documentId)).toEqual({
+      type: 'doc-unavailable',
+      senderId: endpoint.peerId,
+      targetId: me,
+      documentId: guild.documentId,
+    })
+    raw.ws.close()
   })
 
   it('keeps what it acknowledged across a restart, and still refuses the private space', async () => {
