@@ -13,6 +13,7 @@ import { generateDeviceKey, type DeviceKey, type Did } from '@hearth/identity'
 import {
   ACK_TYPE,
   createSyncEndpoint,
+  PUSH_TYPE,
   LXM_CREATE_TICKET,
   peerIdFor,
   startRouter,
@@ -117,6 +118,7 @@ interface StockClient {
   key: DeviceKey
   validator: ChangeValidator | undefined
   frames: FrameLog
+  socket(): WebSocket
   shutdown(): Promise<void>
 }
 
@@ -149,6 +151,7 @@ async function stockClient(name: Name, validated: boolean, suffix = 'tab1'): Pro
     key: (await generateDeviceKey()).key,
     validator,
     frames,
+    socket: () => adapter.socket as unknown as WebSocket,
     shutdown: () => repo.shutdown(),
   }
   open.push(client)
@@ -282,6 +285,33 @@ describe('router sync', () => {
     const ack = await ackFor(alice, town.documentId, channel.hash)
     expect(ack).toMatchObject({ senderId: endpoint.peerId, targetId: alice.peerId })
     await until(seen, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
+  })
+
+  it('fast path: a validated change is pushed at once to the other subscribers', async () => {
+    const reader = await stockClient('carol', true, 'fast')
+    const handle = await reader.repo.find(town.documentId)
+    const write1 = await write(alice, town.writer, town, 'channel.create', { name: 'fast' }, [
+      town.genesis.id,
+    ])
+    const frame = await reader.frames.next(
+      (f) =>
+        f.type === PUSH_TYPE &&
+        f.documentId === town.documentId &&
+        Array.isArray(f.changes) &&
+        f.changes.some((c) => A.decodeChange(new Uint8Array(c as Uint8Array)).hash === write1.hash),
+    )
+    expect(frame).toMatchObject({ senderId: endpoint.peerId, targetId: reader.peerId })
+    // A Hearth client checks pushed changes exactly like a sync message, then applies them.
+    const changes = (frame.changes as Uint8Array[]).map((c) => new Uint8Array(c) as A.Change)
+    await reader.validator!.validateSyncMessage(
+      town.documentId,
+      A.encodeSyncMessage({ heads: [], need: [], have: [], changes }),
+    )
+    handle.update((doc) => A.applyChanges(doc, changes)[0])
+    expect(eventsIn(handle.doc()).some((e) => e.id === write1.event.id)).toBe(true)
+    // The writer itself gets its acknowledgement, not its own change back.
+    await ackFor(alice, town.documentId, write1.hash)
+    expect(alice.frames.frames.some((f) => f.type === PUSH_TYPE)).toBe(false)
   })
 
   it('S7: a private space is refused exactly like a document that does not exist', async () => {
@@ -449,6 +479,30 @@ describe('router sync', () => {
     // The router stops syncing the space with bob's device without waiting for bob.
     await expect.poll(() => synchronizer()?.hasPeer(member.peerId)).toBe(false)
     expect(endpoint.spaces.allows(bob.did, guild.documentId)).toBe(false)
+
+    // alice writes after the ban: bob's device gets no push. A round trip on bob's socket after
+    // alice's acknowledgement is the barrier (the router pushes before it acknowledges).
+    const after = await write(alice, guild.writer, guild, 'channel.create', { name: 'secret' }, [
+      ban.event.id,
+    ])
+    await ackFor(alice, guild.documentId, after.hash)
+    const probe = spaceDocumentId('c'.repeat(52))
+    member.socket().send(
+      cbor.encode({
+        type: 'request',
+        senderId: member.peerId,
+        targetId: endpoint.peerId,
+        documentId: probe,
+        data: A.generateSyncMessage(A.init(), A.initSyncState())[1],
+      }),
+    )
+    await member.frames.next((f) => f.type === 'doc-unavailable' && f.documentId === probe)
+    expect(
+      member.frames.frames
+        .filter((f) => f.type === PUSH_TYPE && f.documentId === guild.documentId)
+        .flatMap((f) => f.changes as Uint8Array[])
+        .map((c) => A.decodeChange(new Uint8Array(c) as A.Change).hash),
+    ).not.toContain(after.hash)
 
     // A fresh socket of bob asking for it gets what a stranger gets for a missing document.
     const raw = await rawPeer('bob')

@@ -46,3 +46,5 @@ export type { ClientFrame, DocFrame, JoinFrame, UnavailableFrame } from './sync/
 export { StorageLockedError } from './storage/errors.ts'
 export { openRouterStorage, ROUTER_STORAGE_FILE } from './storage/router-storage.ts'
 export type { RouterStorageOptions } from './storage/router-storage.ts'
+export { MAX_PUSH_CHANGES, PUSH_TYPE } from './sync/sync-endpoint.ts'
+export type { PushFrame } from './sync/sync-endpoint.ts'

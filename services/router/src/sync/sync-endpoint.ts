@@ -39,6 +39,27 @@ export interface AckFrame {
   changes: string[]
 }
 
+/** Our own frame type: validated changes pushed at once to the other subscribers (fast path). */
+export const PUSH_TYPE = 'hearth-changes'
+
+/**
+ * `{ type: 'hearth-changes', senderId, targetId, documentId, changes }`: changes (Automerge
+ * change bytes, in the order applied) that the router validated and applied, pushed to every
+ * other live session syncing that document that may read it. A Hearth client validates them
+ * like a sync message before applying; stock clients drop the frame and get the same changes
+ * through Automerge sync, which stays the anti-entropy path.
+ */
+export interface PushFrame {
+  type: typeof PUSH_TYPE
+  senderId: PeerId
+  targetId: PeerId
+  documentId: DocumentId
+  changes: Uint8Array[]
+}
+
+/** Larger batches (a first sync's whole document) are left to Automerge sync. */
+export const MAX_PUSH_CHANGES = 64
+
 /** Storage key prefix of the router's own index of spaces (never an Automerge document id). */
 const SPACE_INDEX = ['hearth-router', 'space']
 /** Blank-reply sync states kept per peer (documents it may not see, or that do not exist). */
@@ -129,6 +150,9 @@ export async function createSyncEndpoint(
   // Replies for documents a peer may not see (or that do not exist), computed against an
   // empty document: the same bytes either way, so nothing tells the two apart.
   const blankStates = new Map<PeerId, Map<DocumentId, A.SyncState>>()
+  // Changes accepted and not yet pushed, per document: only these are pushed (never what a
+  // peer re-sends and the router already had).
+  const freshChanges = new Map<DocumentId, Set<string>>()
 
   const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
     gate: (session, frame) => gate(session, frame),
@@ -139,7 +163,12 @@ export async function createSyncEndpoint(
   // The same wiring as every Hearth client (createValidatedRepo): one validator in front of
   // the Repo, its accepted events feeding the reducers that decide access.
   const { repo, addNetwork } = createValidatedRepo({
-    onAccepted: ({ documentId, events }) => spaces.ingest(documentId, events.flat()),
+    onAccepted: ({ documentId, changes, events }) => {
+      let fresh = freshChanges.get(documentId)
+      if (!fresh) freshChanges.set(documentId, (fresh = new Set()))
+      for (const change of changes) fresh.add(change.meta.hash)
+      spaces.ingest(documentId, events.flat())
+    },
     repo: {
       peerId,
       storage,
@@ -270,7 +299,14 @@ export async function createSyncEndpoint(
     const handle = await repo.find(documentId, {
       allowableStates: ['ready', 'unavailable', 'requesting'],
     })
-    await appliedAll(handle, hashes)
+    try {
+      await appliedAll(handle, hashes)
+      push(target, documentId, handle, hashes)
+    } finally {
+      const fresh = freshChanges.get(documentId)
+      for (const hash of hashes) fresh?.delete(hash)
+      if (fresh?.size === 0) freshChanges.delete(documentId)
+    }
     await repo.flush([documentId])
     const ack: AckFrame = {
       type: ACK_TYPE,
@@ -280,6 +316,35 @@ export async function createSyncEndpoint(
       changes: hashes,
     }
     adapter.sendFrame(target, ack)
+  }
+
+  // The fast path: what one peer sent goes to the document's other subscribers at once, without
+  // automerge-repo's 100 ms throttle and per-peer sync exchange (and before the fsync).
+  function push(
+    source: PeerId,
+    documentId: DocumentId,
+    handle: DocHandle<unknown>,
+    hashes: string[],
+  ): void {
+    const fresh = freshChanges.get(documentId)
+    const pushable = hashes.filter((hash) => fresh?.has(hash))
+    if (pushable.length === 0 || pushable.length > MAX_PUSH_CHANGES) return
+    const backend = A.getBackend(handle.doc())
+    const changes = pushable.flatMap((hash) => backend.getChangeByHash(hash) ?? [])
+    const synchronizer = repo.synchronizer.docSynchronizers[documentId]
+    if (!synchronizer) return
+    for (const session of adapter.sessions()) {
+      if (session.peerId === source || !synchronizer.hasPeer(session.peerId)) continue
+      if (!spaces.allows(session.did, documentId)) continue
+      const frame: PushFrame = {
+        type: PUSH_TYPE,
+        senderId: peerId,
+        targetId: session.peerId,
+        documentId,
+        changes,
+      }
+      adapter.sendFrame(session.peerId, frame)
+    }
   }
 
   // The Repo applies what the validator passed a moment later (it is asynchronous). A handle
