@@ -103,8 +103,9 @@ export class Content {
   /** Applies (or lists as invalid or pending) one ready content event, then anything waiting on it. */
   add(e: SpaceEvent, at: Ord): void {
     const queue: Array<[SpaceEvent, Ord]> = [[e, at]]
-    while (queue.length > 0) {
-      const [event, ord] = queue.shift()!
+    // An index, not shift(): a target that many events waited for wakes them all at once.
+    for (let next = 0; next < queue.length; next++) {
+      const [event, ord] = queue[next]!
       this.invalid.delete(event.id)
       this.pending.delete(event.id)
       const outcome = this.evaluate(event, ord)
