@@ -60,6 +60,9 @@ export interface PushFrame {
 /** Larger batches (a first sync's whole document) are left to Automerge sync. */
 export const MAX_PUSH_CHANGES = 64
 
+/** Change hashes awaiting their push, per document, at most. */
+const MAX_FRESH_PER_DOCUMENT = 10_000
+
 /** Storage key prefix of the router's own index of spaces (never an Automerge document id). */
 const SPACE_INDEX = ['hearth-router', 'space']
 /** Blank-reply sync states kept per peer (documents it may not see, or that do not exist). */
@@ -166,6 +169,8 @@ export async function createSyncEndpoint(
     onAccepted: ({ documentId, changes, events }) => {
       let fresh = freshChanges.get(documentId)
       if (!fresh) freshChanges.set(documentId, (fresh = new Set()))
+      // Accepted changes whose message was then dropped (its peer left) are never pushed: bound.
+      if (fresh.size > MAX_FRESH_PER_DOCUMENT) fresh.clear()
       for (const change of changes) fresh.add(change.meta.hash)
       spaces.ingest(documentId, events.flat())
     },
@@ -296,10 +301,11 @@ export async function createSyncEndpoint(
     documentId: DocumentId,
     hashes: string[],
   ): Promise<void> {
-    const handle = await repo.find(documentId, {
-      allowableStates: ['ready', 'unavailable', 'requesting'],
-    })
+    let handle: DocHandle<unknown>
     try {
+      handle = await repo.find(documentId, {
+        allowableStates: ['ready', 'unavailable', 'requesting'],
+      })
       await appliedAll(handle, hashes)
       push(target, documentId, handle, hashes)
     } finally {
