@@ -613,6 +613,40 @@ describe('space rules', () => {
     sameInEveryOrder(b.spaceId!, b.events)
   })
 
+  it('R25 (event level) replicas that diverged offline merge with every message once; three members in two partitions converge', () => {
+    const b = space()
+    addMember(b, bob)
+    addMember(b, carol)
+    const split = b.currentHeads()
+    // Partition 1: alice and bob. Partition 2: carol alone. Each side keeps talking.
+    let left = split
+    let right = split
+    const sent: SpaceEvent[] = []
+    for (let i = 0; i < 10; i++) {
+      const l = b.make(i % 2 ? alice : bob, 'message', { text: `left ${i}` }, { parents: left })
+      const r = b.make(carol, 'message', { text: `right ${i}` }, { parents: right })
+      left = [l.id]
+      right = [r.id]
+      sent.push(l, r)
+    }
+    const before = b.events.filter((e) => !sent.includes(e))
+    const replicas = [alice, bob, carol].map(() => new SpaceReducer(b.spaceId!))
+    for (const r of replicas) r.addAll(before)
+    replicas[0]!.addAll(sent.filter((e) => e.author !== carol.did))
+    replicas[1]!.addAll(sent.filter((e) => e.author !== carol.did))
+    replicas[2]!.addAll(sent.filter((e) => e.author === carol.did))
+    expect(replicas[0]!.state.messages.size).toBe(10)
+    // Heal: everyone gets everything, some of it twice.
+    const prng = new Prng(25)
+    for (const r of replicas) r.addAll(prng.shuffle([...b.events, ...sent]))
+    const snapshots = replicas.map((r) => JSON.stringify(snapshotState(r.state)))
+    expect(new Set(snapshots).size).toBe(1)
+    const texts = [...replicas[0]!.state.messages.values()].map((m) => m.text)
+    expect(texts.length).toBe(20)
+    expect(new Set(texts).size).toBe(20)
+    expect(replicas[0]!.heads().length).toBe(2) // the two branches, until someone cites both
+  })
+
   it('R31 promoting or demoting an admin needs the same strict majority; a lone admin suffices alone', () => {
     const b = space()
     for (const m of [bob, carol, dave]) addMember(b, m)
