@@ -107,11 +107,6 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
   sendFrame(targetId: PeerId, frame: object): void {
     const connection = this.#byPeer.get(targetId)
     if (!connection?.open) return
-    console.error(
-      'SEND',
-      (frame as { type: string }).type,
-      (frame as { documentId?: string }).documentId,
-    )
     if ('data' in frame && frame.data instanceof Uint8Array && frame.data.byteLength === 0) return
     connection.socket.send(encodeFrame(frame))
   }
