@@ -45,6 +45,10 @@ export class ChangeValidator {
   readonly #onAccepted: ((payload: AcceptedPayload) => void) | undefined
   readonly #states = new Map<DocumentId, DocumentState>()
   #getDocument: (documentId: DocumentId) => A.Doc<unknown> | undefined = () => undefined
+  #loadDocument: (documentId: DocumentId) => Promise<A.Doc<unknown> | undefined> = async () =>
+    undefined
+  // Documents read from storage for a message that arrived before the Repo loaded them.
+  readonly #stored = new Map<DocumentId, A.Doc<unknown>>()
   // One validation at a time per document: the structure a message is checked against must
   // include the changes accepted just before it.
   readonly #locks = new Map<DocumentId, Promise<unknown>>()
@@ -58,21 +62,50 @@ export class ChangeValidator {
 
   /** Reads documents from the Repo the validator guards (call once, right after creating it). */
   attach(repo: Repo): void {
-    this.attachDocuments((documentId) => {
-      const handle = repo.handles[documentId] as DocHandle<unknown> | undefined
-      return handle?.isReady() ? handle.doc() : undefined
-    })
+    this.attachDocuments(
+      (documentId) => {
+        const handle = repo.handles[documentId] as DocHandle<unknown> | undefined
+        return handle?.isReady() ? handle.doc() : undefined
+      },
+      // A message can arrive for a document the Repo has not loaded yet (a router, a client
+      // reopening): validate against what storage holds, or every change that builds on it
+      // would look like a missing dependency, and the Repo would never load it.
+      async (documentId) => {
+        const handle = repo.handles[documentId] as DocHandle<unknown> | undefined
+        if (handle && !handle.isReady()) {
+          await handle
+            .whenReady(['ready', 'unavailable', 'requesting', 'deleted', 'unloaded'])
+            .catch(() => undefined)
+          if (handle.isReady()) return handle.doc()
+        }
+        const binary = await repo.storageSubsystem?.loadDocData(documentId)
+        return binary ? A.loadIncremental(A.init<unknown>(), binary) : undefined
+      },
+    )
   }
 
   /** Reads documents from elsewhere (a router's own storage, a benchmark's bare documents). */
-  attachDocuments(getDocument: (documentId: DocumentId) => A.Doc<unknown> | undefined): void {
+  attachDocuments(
+    getDocument: (documentId: DocumentId) => A.Doc<unknown> | undefined,
+    loadDocument?: (documentId: DocumentId) => Promise<A.Doc<unknown> | undefined>,
+  ): void {
     this.#getDocument = getDocument
+    if (loadDocument) this.#loadDocument = loadDocument
+  }
+
+  #current(documentId: DocumentId): A.Doc<unknown> | undefined {
+    const live = this.#getDocument(documentId)
+    if (live) {
+      this.#stored.delete(documentId)
+      return live
+    }
+    return this.#stored.get(documentId)
   }
 
   #state(documentId: DocumentId): DocumentState {
     let state = this.#states.get(documentId)
     if (!state) {
-      state = new DocumentState(() => this.#getDocument(documentId))
+      state = new DocumentState(() => this.#current(documentId))
       this.#states.set(documentId, state)
     }
     return state
@@ -96,6 +129,10 @@ export class ChangeValidator {
     if (!this.#acceptDocument(documentId))
       throw new MessageRejectedError('document not accepted here')
     return this.#exclusive(documentId, async () => {
+      if (!this.#current(documentId)) {
+        const stored = await this.#loadDocument(documentId)
+        if (stored && !this.#getDocument(documentId)) this.#stored.set(documentId, stored)
+      }
       let incoming
       try {
         incoming = collect()
@@ -148,6 +185,7 @@ export class ChangeValidator {
    */
   release(documentId: DocumentId): void {
     this.#states.delete(documentId)
+    this.#stored.delete(documentId)
   }
 
   /** Local signed writes bypass validation; the state must still know them. */

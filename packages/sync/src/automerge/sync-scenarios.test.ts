@@ -1,12 +1,18 @@
 // R25 and R28 through real Repos behind validators.
 import * as A from '@automerge/automerge'
-import type { DocHandle, DocumentId } from '@automerge/automerge-repo'
+import type {
+  DocHandle,
+  DocumentId,
+  PeerId,
+  StorageAdapterInterface,
+} from '@automerge/automerge-repo'
+import { MemoryStoreAdapter } from '../store/store-adapter.ts'
 import { describe, expect, it } from 'vitest'
 import { importVerified } from './change-validator.ts'
 import { spaceDocumentId } from './layout.ts'
 import { MemoryLinkAdapter } from './memory-network.ts'
 import { createSignedDocument, SignedWriter } from './signed-writer.ts'
-import { createValidatedPeer, makeTestEvent, textsIn, until } from './testing.ts'
+import { createValidatedPeer, makeTestEvent, syncMessageWith, textsIn, until } from './testing.ts'
 import type { ValidatedPeer } from './testing.ts'
 
 type Doc = Record<string, unknown>
@@ -95,5 +101,48 @@ describe('sync scenarios', () => {
     expect(textsIn(doc)).toContain('offline note')
     await until(a.handle, (d) => textsIn(d).includes('offline note'))
     expect(bob.rejections).toEqual([])
+  })
+})
+
+describe('a peer restarted over its storage', () => {
+  it('validates a change for a document its Repo has not loaded yet against what storage holds', async () => {
+    const storage = new MemoryStoreAdapter() as unknown as StorageAdapterInterface
+    const alice = await createValidatedPeer('alice')
+    const first = await createValidatedPeer('router', { storage })
+    const documentId = spaceDocumentId('restart')
+    const genesis = await createSignedDocument(alice.key, [
+      await makeTestEvent(alice.key, 'genesis'),
+    ])
+    const a = await member(alice, documentId, genesis)
+    await a.say('before restart')
+    const [l1, r1] = MemoryLinkAdapter.pair()
+    alice.link(l1)
+    first.link(r1)
+    const stored = await first.repo.find<Doc>(documentId)
+    await until(stored, (d) => textsIn(d).length === 2)
+    await first.repo.flush()
+    l1.cut()
+    first.repo.networkSubsystem.disconnect()
+
+    // Same storage, new process, nothing loaded yet; the first message carries a change that
+    // builds on what storage holds (as it does when the sender kept its sync state).
+    const before = A.getHeads(a.handle.doc())
+    await a.say('while the router was down')
+    const [fresh] = A.getChanges(A.view(a.handle.doc(), before), a.handle.doc())
+    const again = await createValidatedPeer('router', { storage, key: first.key })
+    const [l2, r2] = MemoryLinkAdapter.pair()
+    again.link(r2)
+    l2.connect('alice' as PeerId)
+    await new Promise<void>((resolve) => again.repo.networkSubsystem.once('peer', () => resolve()))
+    l2.inject({ type: 'sync', documentId, data: syncMessageWith([fresh!]) })
+    const outcome = await Promise.race([
+      again.acceptedFor(documentId).then(() => 'accepted'),
+      again.nextRejection().then((r) => r.reason),
+    ])
+    expect(outcome).toBe('accepted')
+    const handle = await again.repo.find<Doc>(documentId)
+    const doc = await until(handle, (d) => textsIn(d).length === 3)
+    expect(textsIn(doc)).toEqual(['before restart', 'genesis', 'while the router was down'])
+    expect(again.rejections).toEqual([])
   })
 })

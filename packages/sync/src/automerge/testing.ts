@@ -73,6 +73,8 @@ export interface ValidatedPeer {
   key: DeviceKey
   rejections: PeerRejection[]
   accepted: AcceptedPayload[]
+  /** Resolves once the validator has accepted changes for `documentId` (now or earlier). */
+  acceptedFor(documentId: string): Promise<void>
   /** Resolves with the next rejection this peer reports (or one already reported and not yet taken). */
   nextRejection(): Promise<PeerRejection>
   /** Adds a link to another peer, behind this peer's validator. */
@@ -89,9 +91,15 @@ export async function createValidatedPeer(
   const unseen: PeerRejection[] = []
   const waiters: ((rejection: PeerRejection) => void)[] = []
   const accepted: AcceptedPayload[] = []
+  const acceptWaiters: { documentId: string; resolve: () => void }[] = []
   const { repo, validator, addNetwork } = createValidatedRepo({
     verifyEvent: options.verifyEvent ?? verifyTestEvent,
-    onAccepted: (payload) => accepted.push(payload),
+    onAccepted: (payload) => {
+      accepted.push(payload)
+      for (const waiter of acceptWaiters.splice(0))
+        if (waiter.documentId === payload.documentId) waiter.resolve()
+        else acceptWaiters.push(waiter)
+    },
     onReject: (rejection) => {
       rejections.push(rejection)
       const waiter = waiters.shift()
@@ -112,6 +120,10 @@ export async function createValidatedPeer(
     key,
     rejections,
     accepted,
+    acceptedFor(documentId) {
+      if (accepted.some((p) => p.documentId === documentId)) return Promise.resolve()
+      return new Promise((resolve) => acceptWaiters.push({ documentId, resolve }))
+    },
     nextRejection() {
       const ready = unseen.shift()
       if (ready) return Promise.resolve(ready)
@@ -149,7 +161,10 @@ export function until<T>(
       resolve(doc)
       return true
     }
-    if (!check()) handle.on('change', check)
+    if (check()) return
+    handle.on('change', check)
+    // A handle that becomes ready (loaded from storage) emits no change for what it loaded.
+    if (!handle.isReady()) void handle.whenReady().then(check, () => undefined)
   })
 }
 
