@@ -682,9 +682,19 @@ function firstDifference(a: SpaceState, b: SpaceState): string {
   const x = snapshotState(a) as Record<string, unknown>
   const y = snapshotState(b) as Record<string, unknown>
   for (const k of Object.keys(x)) {
-    const l = JSON.stringify(x[k])
-    const r = JSON.stringify(y[k])
-    if (l !== r) return `${k}: ${l.slice(0, 300)} vs ${r.slice(0, 300)}`
+    const l = x[k]
+    const r = y[k]
+    if (JSON.stringify(l) === JSON.stringify(r)) continue
+    if (Array.isArray(l) && Array.isArray(r)) {
+      // Sorted by id: report the first entry that differs, not the whole list.
+      for (let i = 0; i < Math.max(l.length, r.length); i++) {
+        const li = JSON.stringify(l[i])
+        const ri = JSON.stringify(r[i])
+        if (li !== ri)
+          return `${k}[${i}]: ${String(li).slice(0, 400)} vs ${String(ri).slice(0, 400)}`
+      }
+    }
+    return `${k}: ${JSON.stringify(l).slice(0, 300)} vs ${JSON.stringify(r).slice(0, 300)}`
   }
   return 'no field differs'
 }

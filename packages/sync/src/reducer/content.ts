@@ -1,5 +1,5 @@
 import type { Did } from '@hearth/identity'
-import type { EventId, SpaceEvent } from '../events/schema.ts'
+import { AUTHORITY_KINDS, type EventId, type SpaceEvent } from '../events/schema.ts'
 import type { Authority } from './authority.ts'
 import {
   compareOrd,
@@ -417,6 +417,10 @@ export class Content {
   }
 
   private wrongKindOrInvalid(id: EventId): InvalidReason {
+    // An authority event is never a content target, valid or not: its validity must not leak
+    // into content judgments (authority can be replayed alone, leaving content as it was).
+    const target = this.lookup(id)
+    if (!target || AUTHORITY_KINDS.has(target.kind)) return 'wrong-target-kind'
     return this.invalid.has(id) || this.pending.has(id) ? 'invalid-target' : 'wrong-target-kind'
   }
 }

@@ -100,6 +100,27 @@ describe('incremental reducer', () => {
     )
   })
 
+  it('content naming an authority event keeps its reason when that event’s validity changes', () => {
+    const [alice, bob, carol] = actors
+    const b = new SpaceBuilder()
+    b.genesis(alice!, 'INVITES_ONLY')
+    b.make(alice!, 'invite', { invitee: bob!.did })
+    b.make(bob!, 'join', {})
+    const old = b.currentHeads()
+    const join = b.make(carol!, 'join', {}, { parents: old }) // not invited yet, as far as anyone knows
+    const edit = b.make(bob!, 'edit', { target: join.id, text: 'x' })
+    const invite = b.make(alice!, 'invite', { invitee: carol!.did }, { parents: [b.spaceId!] })
+    const r = new SpaceReducer(b.spaceId!)
+    r.addAll(b.events.filter((e) => e !== invite))
+    expect(r.state.invalid.get(join.id)?.reason).toBe('not-invited')
+    r.add(invite) // sorts first: carol's join becomes valid
+    expect(r.state.invalid.has(join.id)).toBe(false)
+    expect(r.state.invalid.get(edit.id)?.reason).toBe('wrong-target-kind')
+    expect(JSON.stringify(snapshotState(r.state))).toBe(
+      JSON.stringify(snapshotState(reduce(b.spaceId!, b.events))),
+    )
+  })
+
   it('a late authority event, or a ban that retracts events, is recomputed to the replay state', () => {
     const [alice, bob] = actors
     const b = new SpaceBuilder()
