@@ -5,11 +5,13 @@ import type { Did } from '@hearth/identity'
 import {
   base64urlDecode,
   changesInBlob,
+  changesInDocument,
   createValidatedRepo,
   MalformedChunkError,
   parseBucketKey,
   parseSignedEvent,
   spaceDocumentId,
+  splitChunks,
   type PeerRejection,
   type SpaceEvent,
   type SpaceId,
@@ -57,8 +59,14 @@ export interface PushFrame {
   changes: Uint8Array[]
 }
 
-/** Larger batches (a first sync's whole document) are left to Automerge sync. */
+/** More new changes in one message (a first sync's whole document) are left to Automerge sync. */
 export const MAX_PUSH_CHANGES = 64
+
+interface PushCandidate {
+  hash: string
+  bytes?: A.Change
+  decoded?: A.DecodedChange
+}
 
 /** Change hashes awaiting their push, per document, at most. */
 const MAX_FRESH_PER_DOCUMENT = 10_000
@@ -279,20 +287,36 @@ export async function createSyncEndpoint(
   }
 
   // Acknowledgements: what the validator passed from a peer, once applied and on disk.
+  // Runs right after the validator passed a message and the Repo was handed it (the Repo
+  // applies it a moment later, asynchronously): the fast path pushes from here, and the
+  // acknowledgement waits for the Repo and the disk.
   validating.on('message', (message) => {
     if (message.type !== 'sync' && message.type !== 'request') return
     if (!(message.data instanceof Uint8Array)) return
     const documentId = message.documentId
     if (!documentId) return
-    let hashes: string[]
+    const hashes: string[] = []
+    const changes: PushCandidate[] = []
     try {
-      hashes = A.decodeSyncMessage(message.data).changes.flatMap((blob) =>
-        changesInBlob(blob).map((c) => c.decoded.hash),
-      )
+      for (const blob of A.decodeSyncMessage(message.data).changes)
+        for (const chunk of splitChunks(blob)) {
+          // 1 and 2: a change, plain or deflated; anything else passed the validator as a
+          // whole document (a first sync, or a peer that believes we have nothing).
+          if (chunk.type === 1 || chunk.type === 2) {
+            const hash = A.decodeChange(chunk.bytes as A.Change).hash
+            hashes.push(hash)
+            changes.push({ hash, bytes: chunk.bytes as A.Change })
+          } else
+            for (const { decoded } of changesInDocument(chunk.bytes)) {
+              hashes.push(decoded.hash)
+              changes.push({ hash: decoded.hash, decoded })
+            }
+        }
     } catch {
       return
     }
     if (hashes.length === 0) return
+    push(message.senderId, documentId, hashes, changes)
     void acknowledge(message.senderId, documentId, hashes).catch(() => undefined)
   })
 
@@ -301,18 +325,10 @@ export async function createSyncEndpoint(
     documentId: DocumentId,
     hashes: string[],
   ): Promise<void> {
-    let handle: DocHandle<unknown>
-    try {
-      handle = await repo.find(documentId, {
-        allowableStates: ['ready', 'unavailable', 'requesting'],
-      })
-      await appliedAll(handle, hashes)
-      push(target, documentId, handle, hashes)
-    } finally {
-      const fresh = freshChanges.get(documentId)
-      for (const hash of hashes) fresh?.delete(hash)
-      if (fresh?.size === 0) freshChanges.delete(documentId)
-    }
+    const handle = await repo.find(documentId, {
+      allowableStates: ['ready', 'unavailable', 'requesting'],
+    })
+    await appliedAll(handle, hashes)
     await repo.flush([documentId])
     const ack: AckFrame = {
       type: ACK_TYPE,
@@ -324,30 +340,34 @@ export async function createSyncEndpoint(
     adapter.sendFrame(target, ack)
   }
 
-  // The fast path: what one peer sent goes to the document's other subscribers at once, without
-  // automerge-repo's 100 ms throttle and per-peer sync exchange (and before the fsync).
+  // The fast path: validated changes go to the document's other subscribers at once, without
+  // automerge-repo's 100 ms throttle and per-peer sync exchange (and before the fsync). Only
+  // changes new to the router (what a peer re-sends is not news to anyone).
   function push(
     source: PeerId,
     documentId: DocumentId,
-    handle: DocHandle<unknown>,
     hashes: string[],
+    changes: PushCandidate[],
   ): void {
     const fresh = freshChanges.get(documentId)
-    const pushable = hashes.filter((hash) => fresh?.has(hash))
-    if (pushable.length === 0 || pushable.length > MAX_PUSH_CHANGES) return
-    const backend = A.getBackend(handle.doc())
-    const changes = pushable.flatMap((hash) => backend.getChangeByHash(hash) ?? [])
+    if (!fresh) return
+    const candidates = changes.filter((c) => fresh.has(c.hash))
+    for (const hash of hashes) fresh.delete(hash)
+    if (fresh.size === 0) freshChanges.delete(documentId)
+    if (candidates.length === 0 || candidates.length > MAX_PUSH_CHANGES) return
+    // A change that came inside a document chunk is re-encoded: the same bytes, the same hash
+    // (the validator refused anything outside the encoding, such as extra bytes).
+    const pushable = candidates.map((c) => c.bytes ?? A.encodeChange(c.decoded!))
     const synchronizer = repo.synchronizer.docSynchronizers[documentId]
-    if (!synchronizer) return
     for (const session of adapter.sessions()) {
-      if (session.peerId === source || !synchronizer.hasPeer(session.peerId)) continue
+      if (session.peerId === source || !synchronizer?.hasPeer(session.peerId)) continue
       if (!spaces.allows(session.did, documentId)) continue
       const frame: PushFrame = {
         type: PUSH_TYPE,
         senderId: peerId,
         targetId: session.peerId,
         documentId,
-        changes,
+        changes: pushable,
       }
       adapter.sendFrame(session.peerId, frame)
     }
