@@ -26,6 +26,7 @@ import {
   createSignedDocument,
   encodeSignedEvent,
   importVerified,
+  messageDocumentId,
   parseBucketKey,
   parseSignedEvent,
   SignedWriter,
@@ -312,6 +313,34 @@ describe('router sync', () => {
     // The writer itself gets its acknowledgement, not its own change back.
     await ackFor(alice, town.documentId, write1.hash)
     expect(alice.frames.frames.some((f) => f.type === PUSH_TYPE)).toBe(false)
+  })
+
+  it('message documents: registered by channel.create, created by a member, read by others', async () => {
+    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'chat' }, [
+      town.genesis.id,
+    ])
+    await ackFor(alice, town.documentId, channel.hash)
+    const documentId = messageDocumentId(town.id, channel.event.id, 0)
+    const hello = await signEvent(alice.key, {
+      space: town.id,
+      kind: 'message',
+      author: alice.did,
+      parents: [channel.event.id],
+      body: { text: 'hello town', channel: channel.event.id },
+    })
+    const handle = await importVerified(
+      alice.repo,
+      alice.validator!,
+      documentId,
+      await createSignedDocument(alice.key, [encodeSignedEvent(hello)]),
+    )
+    await ackFor(alice, documentId, A.getHeads(handle.doc())[0]!)
+    const seen = await bob.repo.find(documentId)
+    expect(eventsIn(seen.doc()).map((e) => e.id)).toEqual([hello.id])
+    // A message document nobody registered (a channel id the space never created) is refused.
+    await expect(bob.repo.find(messageDocumentId(town.id, hello.id, 0))).rejects.toThrow(
+      /unavailable/,
+    )
   })
 
   it('S7: a private space is refused exactly like a document that does not exist', async () => {
