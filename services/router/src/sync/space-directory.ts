@@ -8,10 +8,15 @@ import {
   type DocumentRole,
   type SpaceEvent,
   type SpaceId,
+  type SpaceMode,
+  type SpaceState,
 } from '@hearth/sync'
 
 interface SpaceEntry {
   reducer: SpaceReducer
+  /** What access needs from the reducer's state, read once per ingest (not per message). */
+  mode: SpaceMode | null
+  members: SpaceState['members']
   /** Set while the space's genesis is on its way in: only this DID may push it. */
   creator: Did | undefined
   /** Message documents registered per channel (indexes 0..n-1). */
@@ -63,6 +68,8 @@ export class SpaceDirectory {
     if (!entry) {
       entry = {
         reducer: new SpaceReducer(spaceId),
+        mode: null,
+        members: new Map(),
         creator: undefined,
         channelDocs: new Map(),
       }
@@ -81,7 +88,7 @@ export class SpaceDirectory {
     if (genesis.kind !== 'genesis' || genesis.author !== did) return false
     if (this.#spaces.has(genesis.id)) {
       const entry = this.#spaces.get(genesis.id)!
-      return entry.reducer.state.mode === null && entry.creator === did
+      return entry.mode === null && entry.creator === did
     }
     if (this.#pending >= MAX_PENDING_CREATIONS) return false
     const entry = this.addSpace(genesis.id as SpaceId)
@@ -96,10 +103,9 @@ export class SpaceDirectory {
     if (!role) return false
     const entry = this.#spaces.get(role.spaceId)
     if (!entry) return false
-    const state = entry.reducer.state
-    if (state.mode === null) return role.kind === 'space' && entry.creator === did
-    const member = state.members.get(did)
-    if (state.mode === 'PUBLIC') return member?.status !== 'banned'
+    if (entry.mode === null) return role.kind === 'space' && entry.creator === did
+    const member = entry.members.get(did)
+    if (entry.mode === 'PUBLIC') return member?.status !== 'banned'
     if (member?.status === 'member') return true
     return member?.status === 'invited' && role.kind === 'space'
   }
@@ -125,17 +131,21 @@ export class SpaceDirectory {
       if (result.ok) parsed.push(result.event)
     }
     if (parsed.length === 0) return
-    const before = entry.reducer.state.mode
+    const before = { mode: entry.mode, members: entry.members }
     entry.reducer.addAll(parsed)
     const state = entry.reducer.state
-    if (before === null && state.mode !== null) {
+    entry.mode = state.mode
+    entry.members = state.members
+    if (before.mode === null && state.mode !== null) {
       if (entry.creator !== undefined) this.#pending--
       entry.creator = undefined
       this.onSpaceCreated?.(role.spaceId as SpaceId)
     }
     for (const [id, container] of state.containers)
       if (container.type === 'channel') this.#registerChannel(role.spaceId, entry, id, 2)
-    this.onAuthorityChange?.(role.spaceId as SpaceId)
+    // The reducer rebuilds its member views only when authority changed: identity tells.
+    if (before.mode !== state.mode || before.members !== state.members)
+      this.onAuthorityChange?.(role.spaceId as SpaceId)
   }
 
   #registerChannel(spaceId: string, entry: SpaceEntry, channelId: string, count: number): void {
@@ -149,7 +159,7 @@ export class SpaceDirectory {
     if (!role) return undefined
     const entry = this.#spaces.get(role.spaceId)
     if (!entry) return undefined
-    return { spaceId: role.spaceId as SpaceId, role, mode: entry.reducer.state.mode }
+    return { spaceId: role.spaceId as SpaceId, role, mode: entry.mode }
   }
 
   /** The space document id of every space known. */

@@ -206,13 +206,20 @@ export async function createSyncEndpoint(
       .save([...SPACE_INDEX, spaceId], new TextEncoder().encode(spaceId))
       .catch((error: unknown) => console.error('router: space index write failed', error))
   }
-  // A ban or a leave must stop sync with that member at once, not at their next message.
-  let reevaluate: ReturnType<typeof setTimeout> | undefined
-  spaces.onAuthorityChange = () => {
-    reevaluate ??= setTimeout(() => {
-      reevaluate = undefined
-      repo.shareConfigChanged()
-    }, 0)
+  // A ban or a leave must stop sync with that member at once, not at their next message. Only
+  // that space's documents are re-checked, and only removals matter (a newly allowed peer asks).
+  // (`repo.shareConfigChanged()` would re-run both policies for every document and peer.)
+  spaces.onAuthorityChange = (spaceId) => {
+    const synchronizers = repo.synchronizer.docSynchronizers
+    for (const [documentId, synchronizer] of Object.entries(synchronizers)) {
+      if (spaces.resolve(documentId as DocumentId)?.spaceId !== spaceId) continue
+      for (const peer of repo.synchronizer.peers) {
+        if (!synchronizer.hasPeer(peer)) continue
+        const did = adapter.didOf(peer)
+        if (did === undefined || !spaces.allows(did, documentId as DocumentId))
+          synchronizer.endSync(peer)
+      }
+    }
   }
 
   function replyBlank(session: SessionInfo, frame: DocFrame): void {
@@ -427,7 +434,6 @@ export async function createSyncEndpoint(
       adapter.accept(socket, peer.did, peer.ip)
     },
     async close() {
-      if (reevaluate) clearTimeout(reevaluate)
       await repo.shutdown()
       storage.close()
     },
