@@ -70,6 +70,21 @@ describe('AuthenticatedSocketAdapter', () => {
     expect(adapter.didOf(`${alice}#tab` as PeerId)).toBe(alice)
   })
 
+  it('scopes an announced storage id to the DID (no access to another user’s sync state)', () => {
+    const adapter = new AuthenticatedSocketAdapter({ gate: async () => ({ action: 'forward' }) })
+    adapter.connect(ROUTER, {})
+    const metadata: unknown[] = []
+    adapter.on('peer-candidate', ({ peerMetadata }) => metadata.push(peerMetadata))
+    const socket = new FakeSocket()
+    adapter.accept(socket as unknown as WebSocket, mallory, 'ip')
+    socket.frame({
+      type: 'join',
+      senderId: `${mallory}#tab`,
+      peerMetadata: { storageId: 'alices-storage-id', isEphemeral: false },
+    })
+    expect(metadata).toEqual([{ storageId: `${mallory}|alices-storage-id`, isEphemeral: false }])
+  })
+
   it('S4: another DID claiming a live peer id is refused; the holder keeps its session', () => {
     const { adapter, events, open } = setup()
     const victim = open()

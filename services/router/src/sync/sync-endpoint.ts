@@ -276,7 +276,11 @@ export async function createSyncEndpoint(
       return { action: 'close', reason: 'undecodable sync message' }
     }
     if (message.changes.length === 0) {
-      replyBlank(session, frame)
+      try {
+        replyBlank(session, frame)
+      } catch {
+        return { action: 'close', reason: 'unusable sync message' }
+      }
       return { action: 'handled' }
     }
     let genesis: SpaceEvent | undefined
@@ -323,7 +327,12 @@ export async function createSyncEndpoint(
       return
     }
     if (hashes.length === 0) return
-    push(message.senderId, documentId, hashes, changes)
+    try {
+      push(message.senderId, documentId, hashes, changes)
+    } catch (error) {
+      // The push is an optimisation: Automerge sync still delivers.
+      console.error('router: push failed', error)
+    }
     void acknowledge(message.senderId, documentId, hashes).catch(() => undefined)
   })
 
