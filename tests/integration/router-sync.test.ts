@@ -384,6 +384,64 @@ describe('router sync', () => {
     expect(endpoint.spaces.allows(bob.did, den.documentId)).toBe(false)
   })
 
+  it('a new space: only its author can open it, and only with a genesis that verifies', async () => {
+    const carol = devnet.accounts.carol.did
+    const pushGenesis = async (document: Uint8Array, documentId: DocumentId) => {
+      const raw = await rawPeer('carol')
+      const me = peerIdFor(carol, `creator-${crypto.randomUUID().slice(0, 8)}`)
+      expect((await joinRaw(raw, me)).type).toBe('peer')
+      const changes = A.getAllChanges(A.load(document))
+      raw.send({
+        type: 'sync',
+        senderId: me,
+        targetId: endpoint.peerId,
+        documentId,
+        data: A.encodeSyncMessage({ heads: [], need: [], have: [], changes }),
+      })
+      return raw
+    }
+
+    // alice's genesis (never pushed by alice), pushed by carol: refused like any unknown document.
+    const stolen = await signEvent(alice.key, {
+      space: null,
+      kind: 'genesis',
+      author: alice.did,
+      parents: [],
+      body: { mode: 'INVITES_ONLY', name: 'Not yours', nonce: crypto.randomUUID() },
+    })
+    const stolenDoc = spaceDocumentId(stolen.id)
+    const thief = await pushGenesis(
+      await createSignedDocument(alice.key, [encodeSignedEvent(stolen)]),
+      stolenDoc,
+    )
+    expect(await thief.frames.next((f) => f.documentId === stolenDoc)).toMatchObject({
+      type: 'doc-unavailable',
+    })
+    expect(endpoint.spaces.has(stolen.id)).toBe(false)
+    thief.ws.close()
+
+    // carol's own genesis with a forged event signature: the validator refuses it, the socket
+    // closes, and the space is not created.
+    const carolKey = (await generateDeviceKey()).key
+    const forged = await signEvent(carolKey, {
+      space: null,
+      kind: 'genesis',
+      author: carol,
+      parents: [],
+      body: { mode: 'PUBLIC', name: 'Forged', nonce: crypto.randomUUID() },
+    })
+    const badSig = new Uint8Array(forged.sig)
+    badSig[10] ^= 0xff
+    const forgedDoc = spaceDocumentId(forged.id)
+    const forger = await pushGenesis(
+      await createSignedDocument(carolKey, [encodeSignedEvent({ ...forged, sig: badSig })]),
+      forgedDoc,
+    )
+    expect(await forger.closed).toBe(1008)
+    expect(rejections.at(-1)).toMatchObject({ did: carol, documentId: forgedDoc })
+    expect(endpoint.spaces.has(forged.id)).toBe(false)
+  })
+
   it('ephemeral messages of the stock client reach no one', async () => {
     const aliceHandle = town.handle
     const heard: unknown[] = []

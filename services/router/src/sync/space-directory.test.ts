@@ -108,6 +108,21 @@ describe('router access rules (SpaceDirectory)', () => {
     expect(directory.beginCreation(genesis, bob.did)).toBe(false)
   })
 
+  it('a refused genesis gives its slot back; an accepted space is never abandoned', () => {
+    const b = new SpaceBuilder()
+    const genesis = b.genesis(alice, 'INVITES_ONLY')
+    const directory = new SpaceDirectory()
+    const spaceDoc = spaceDocumentId(genesis.id)
+    expect(directory.beginCreation(genesis, alice.did)).toBe(true)
+    directory.abandonCreation(genesis.id)
+    expect(directory.has(genesis.id)).toBe(false)
+    expect(directory.allows(alice.did, spaceDoc)).toBe(false)
+    expect(directory.beginCreation(genesis, alice.did)).toBe(true)
+    directory.ingest(spaceDoc, [encodeSignedEvent(genesis)])
+    directory.abandonCreation(genesis.id)
+    expect(directory.allows(alice.did, spaceDoc)).toBe(true)
+  })
+
   it('only a genesis opens the creation path', () => {
     const b = new SpaceBuilder()
     b.genesis(alice, 'PUBLIC')

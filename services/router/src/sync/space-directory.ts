@@ -97,6 +97,17 @@ export class SpaceDirectory {
     return true
   }
 
+  /**
+   * The genesis that opened a creation was refused (by the validator): forget the space, so it
+   * holds no slot and its author may try again. A space whose genesis was accepted stays.
+   */
+  abandonCreation(spaceId: string): void {
+    const entry = this.#spaces.get(spaceId)
+    if (!entry || entry.mode !== null || entry.creator === undefined) return
+    this.#spaces.delete(spaceId)
+    this.#pending--
+  }
+
   /** May `did` sync `documentId`? Unknown documents: no. */
   allows(did: Did, documentId: DocumentId): boolean {
     const role = this.registry.resolve(documentId)

@@ -195,8 +195,12 @@ export async function createSyncEndpoint(
     },
   })
   const validating = addNetwork(adapter, {
-    onReject: (rejection) =>
-      options.onReject?.({ ...rejection, did: adapter.didOf(rejection.peerId) }),
+    onReject: (rejection) => {
+      const role = rejection.documentId && spaces.resolve(rejection.documentId)
+      if (role && role.kind === 'space' && rejection.kind !== 'missing-deps')
+        spaces.abandonCreation(role.spaceId)
+      options.onReject?.({ ...rejection, did: adapter.didOf(rejection.peerId) })
+    },
     closePeer: (id, rejection) => adapter.closePeer(id, `rejected: ${rejection.reason}`),
     // A peer missing dependencies starts over with a fresh sync state on both sides.
     resetPeer: (id) => adapter.closePeer(id, 'resync'),
