@@ -7,24 +7,50 @@ import svelte from 'eslint-plugin-svelte'
 import globals from 'globals'
 import svelteConfig from './svelte.config.js'
 
-const appsAndServices = ['@hearth/web', '@hearth/cli', '@hearth/router', '@hearth/keyserver', '@hearth/resolver', '@hearth/devnet']
+const appsAndServices = [
+  '@hearth/web',
+  '@hearth/cli',
+  '@hearth/router',
+  '@hearth/keyserver',
+  '@hearth/resolver',
+  '@hearth/devnet',
+]
 const relativeEscapes = ['**/apps/**', '**/services/**', '../../apps/**', '../../services/**']
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.tools/**', '**/.svelte-kit/**', '**/build/**', '.data/**', 'test-results/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '.tools/**',
+      '**/.svelte-kit/**',
+      '**/build/**',
+      '.data/**',
+      'test-results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...svelte.configs.recommended,
   {
     languageOptions: {
       globals: { ...globals.node, ...globals.browser },
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname, extraFileExtensions: ['.svelte'] },
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+        extraFileExtensions: ['.svelte'],
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { attributes: false } }],
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { attributes: false } },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -38,13 +64,33 @@ export default tseslint.config(
   {
     files: ['packages/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: [...appsAndServices, ...relativeEscapes], message: 'packages never import apps or services' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [...appsAndServices, ...relativeEscapes],
+              message: 'packages never import apps or services',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['packages/identity/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@hearth/sync', ...appsAndServices, ...relativeEscapes], message: 'identity is the bottom layer: it imports no other Hearth package' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@hearth/sync', ...appsAndServices, ...relativeEscapes],
+              message: 'identity is the bottom layer: it imports no other Hearth package',
+            },
+          ],
+        },
+      ],
     },
   },
 )
