@@ -80,13 +80,14 @@ export class Authority {
   readonly proposals = new Map<EventId, ProposalRecord>()
   /** Filters in effect: pinned ones from earlier passes plus those installed during this pass. */
   readonly filters: Filter[]
+  /** Bumped whenever a filter is installed or moved: what the incremental path watches. */
+  filterChanges = 0
   /** Where refusals are listed (shared with content; re-pointed when a trial replay is adopted). */
   invalid: Map<EventId, InvalidEntry>
   applied = 0
   private readonly history = new Map<Did, HistoryEntry[]>()
   private readonly appliedByDid = new Map<Did, Ord[]>()
   private readonly appliedByKey = new Map<string, Ord[]>()
-  private readonly pinnedSources: ReadonlySet<EventId>
   private readonly graph: EventGraph
 
   constructor(
@@ -99,7 +100,6 @@ export class Authority {
     this.invalid = invalid
     this.graph = graph
     this.filters = [...pinned]
-    this.pinnedSources = new Set(pinned.map((f) => f.source))
   }
 
   // ---- queries for content (judged at their own position in the canonical order) ----
@@ -396,7 +396,10 @@ export class Authority {
    * invite takes its joins with it, a filtered vote may undo a decision).
    */
   private installFilter(filter: Filter): ApplyResult {
-    if (this.pinnedSources.has(filter.source)) return { ok: true }
+    // Pinned by an earlier pass: its cutoff only ever moves later (if this pass decides the
+    // ban later than the pass that pinned it), so restarts stop after finitely many.
+    const pinned = this.filters.find((f) => f.source === filter.source)
+    if (pinned && compareOrd(pinned.cutoff, filter.cutoff) >= 0) return { ok: true }
     const applied = filter.did
       ? this.appliedByDid.get(filter.did)
       : this.appliedByKey.get(filter.key!)
@@ -404,7 +407,9 @@ export class Authority {
       if (compareOrd(at, filter.cutoff) < 0 && !filter.past.has(at.id))
         return { ok: 'restart', filter }
     }
-    this.filters.push(filter)
+    if (pinned) this.filters.splice(this.filters.indexOf(pinned), 1, filter)
+    else this.filters.push(filter)
+    this.filterChanges++
     return { ok: true }
   }
 

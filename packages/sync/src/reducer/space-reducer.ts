@@ -220,10 +220,10 @@ export class SpaceReducer implements EventGraph {
     // against an unchanged past; content after it is unaffected unless written by someone whose
     // standing it changes, so it applies as a replay would.
     if (afterAllAuthority) {
-      const filters = this.authority.filters.length
+      const filters = this.authority.filterChanges
       const result = this.authority.apply(e, at)
       this.authorityViews = null
-      if (result.ok !== 'restart' && this.authority.filters.length === filters) {
+      if (result.ok !== 'restart' && this.authority.filterChanges === filters) {
         const untouched = this.affected(e).every((did) => {
           const last = this.lastContent.get(did)
           return !last || compareOrd(last, at) < 0
@@ -281,7 +281,7 @@ export class SpaceReducer implements EventGraph {
         }
       }
       if (!restart) return authority
-      pinned = [...pinned, restart]
+      pinned = [...pinned.filter((f) => f.source !== restart.source), restart]
     }
   }
 
