@@ -40,6 +40,18 @@ describe('convergence harness', () => {
     expect(sum(counted, 'scenarios')['mutual-ban']).toBeGreaterThan(20)
   }, 120_000)
 
+  it('long runs (500 actions per seed) converge too', () => {
+    const failures: string[] = []
+    for (let seed = 100_600; seed < 100_625; seed++) {
+      const report = runSeed(seed, actors, { steps: 500 })
+      if (report.failure)
+        failures.push(
+          `seed ${seed}: ${report.failure}\n  replay: ${replayCommand(seed, undefined, 500)}`,
+        )
+    }
+    expect(failures).toEqual([])
+  }, 120_000)
+
   it('is deterministic: a seed replays to the same state', () => {
     expect(runSeed(42, actors).digest).toBe(runSeed(42, actors).digest)
   })
