@@ -164,12 +164,32 @@ export async function createSyncEndpoint(
   // Changes accepted and not yet pushed, per document: only these are pushed (never what a
   // peer re-sends and the router already had).
   const freshChanges = new Map<DocumentId, Set<string>>()
+  // Sessions that synced a document (a message for it passed the gate): whom a push may reach,
+  // so a push costs its subscribers, not every connection.
+  const subscribers = new Map<DocumentId, Set<SessionInfo>>()
+  const subscribedTo = new Map<PeerId, Set<DocumentId>>()
+  function subscribe(session: SessionInfo, documentId: DocumentId): void {
+    let peers = subscribers.get(documentId)
+    if (!peers) subscribers.set(documentId, (peers = new Set()))
+    peers.add(session)
+    let documents = subscribedTo.get(session.peerId)
+    if (!documents) subscribedTo.set(session.peerId, (documents = new Set()))
+    documents.add(documentId)
+  }
 
   const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
     gate: (session, frame) => gate(session, frame),
     isBanned: (id) => validating.bannedPeers.has(id),
     ...(options.onRefuse ? { onRefuse: options.onRefuse } : {}),
-    onSessionEnd: (session) => blankStates.delete(session.peerId),
+    onSessionEnd: (session) => {
+      blankStates.delete(session.peerId)
+      for (const documentId of subscribedTo.get(session.peerId) ?? []) {
+        const peers = subscribers.get(documentId)
+        peers?.delete(session)
+        if (peers?.size === 0) subscribers.delete(documentId)
+      }
+      subscribedTo.delete(session.peerId)
+    },
   })
   // The same wiring as every Hearth client (createValidatedRepo): one validator in front of
   // the Repo, its accepted events feeding the reducers that decide access.
@@ -268,6 +288,7 @@ export async function createSyncEndpoint(
         await repo
           .find(documentId, { allowableStates: ['ready', 'unavailable', 'requesting'] })
           .catch(() => undefined)
+        subscribe(session, documentId)
       }
       return { action: 'forward' }
     }
@@ -296,6 +317,7 @@ export async function createSyncEndpoint(
     }
     if (genesis && spaces.beginCreation(genesis, session.did)) {
       blankStates.get(session.peerId)?.delete(documentId)
+      subscribe(session, documentId)
       return { action: 'forward' }
     }
     return unavailable(session, documentId)
@@ -379,7 +401,8 @@ export async function createSyncEndpoint(
     // (the validator refused anything outside the encoding, such as extra bytes).
     const pushable = candidates.map((c) => c.bytes ?? A.encodeChange(c.decoded!))
     const synchronizer = repo.synchronizer.docSynchronizers[documentId]
-    for (const session of adapter.sessions()) {
+    for (const session of subscribers.get(documentId) ?? []) {
+      // The Repo still syncs with it (not ended by a ban or a leave) and it may still read it.
       if (session.peerId === source || !synchronizer?.hasPeer(session.peerId)) continue
       if (!spaces.allows(session.did, documentId)) continue
       const frame: PushFrame = {
