@@ -22,9 +22,11 @@ import {
 } from '@hearth/router'
 import {
   base64urlDecode,
+  buildSignedChange,
   ChangeValidator,
   createSignedDocument,
   encodeSignedEvent,
+  entriesOf,
   importVerified,
   messageDocumentId,
   parseBucketKey,
@@ -382,6 +384,70 @@ describe('router sync', () => {
     // alice, a member, still syncs it.
     expect(endpoint.spaces.allows(alice.did, den.documentId)).toBe(true)
     expect(endpoint.spaces.allows(bob.did, den.documentId)).toBe(false)
+  })
+
+  it('fast path from a client: a pushed change is validated, applied, pushed on, acknowledged', async () => {
+    const carol = devnet.accounts.carol.did
+    const reader = await stockClient('bob', true, 'reader2')
+    const readerHandle = await reader.repo.find(town.documentId)
+    const raw = await rawPeer('carol')
+    const me = peerIdFor(carol, 'pusher')
+    expect((await joinRaw(raw, me)).type).toBe('peer')
+
+    const carolKey = (await generateDeviceKey()).key
+    const joined = await signEvent(carolKey, {
+      space: town.id,
+      kind: 'join',
+      author: carol,
+      parents: [town.genesis.id],
+      body: {},
+    })
+    const built = await buildSignedChange(
+      readerHandle.doc(),
+      carolKey,
+      { seq: 0, hash: undefined, bucket: undefined },
+      entriesOf([encodeSignedEvent(joined)]),
+    )
+    raw.send({
+      type: PUSH_TYPE,
+      senderId: me,
+      targetId: endpoint.peerId,
+      documentId: town.documentId,
+      changes: [built.change],
+    })
+    await raw.frames.next(
+      (f) => f.type === ACK_TYPE && Array.isArray(f.changes) && f.changes.includes(built.hash),
+    )
+    await reader.frames.next(
+      (f) =>
+        f.type === PUSH_TYPE &&
+        Array.isArray(f.changes) &&
+        f.changes.some((c) => A.decodeChange(new Uint8Array(c as Uint8Array)).hash === built.hash),
+    )
+    const bobHandle = await bob.repo.find(town.documentId)
+    await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === joined.id))
+
+    // A push into a document carol may not sync is answered like a missing document.
+    raw.send({
+      type: PUSH_TYPE,
+      senderId: me,
+      targetId: endpoint.peerId,
+      documentId: den.documentId,
+      changes: [built.change],
+    })
+    expect(await raw.frames.next((f) => f.documentId === den.documentId)).toMatchObject({
+      type: 'doc-unavailable',
+    })
+    // Garbage pushed closes that socket, as garbage synced does.
+    raw.send({
+      type: PUSH_TYPE,
+      senderId: me,
+      targetId: endpoint.peerId,
+      documentId: town.documentId,
+      changes: [new Uint8Array([0x85, 0x6f, 0x4a, 0x83, 9, 9, 9, 9, 1, 3, 1, 2, 3])],
+    })
+    expect(await raw.closed).toBe(1008)
+    expect(rejections.at(-1)).toMatchObject({ did: carol, documentId: town.documentId })
   })
 
   it('a new space: only its author can open it, and only with a genesis that verifies', async () => {

@@ -4,10 +4,12 @@ import type { Did } from '@hearth/identity'
 import type { WebSocket } from 'ws'
 import { peerIdBelongsTo } from './peer-id.ts'
 import {
+  CLIENT_PUSH_TYPE,
   encodeFrame,
   MalformedFrameError,
   parseClientFrame,
   type DocFrame,
+  type PushInFrame,
   type UnavailableFrame,
 } from './wire.ts'
 
@@ -31,7 +33,10 @@ export interface SocketAdapterOptions {
    * Runs before a document frame reaches the Repo (and the validator behind it), in order per
    * socket: access control and everything that must answer without the Repo.
    */
-  gate: (session: SessionInfo, frame: DocFrame | UnavailableFrame) => Promise<GateOutcome>
+  gate: (
+    session: SessionInfo,
+    frame: DocFrame | UnavailableFrame | PushInFrame,
+  ) => Promise<GateOutcome>
   /** Peer ids refused for the life of the process (the validator banned them). */
   isBanned?: (peerId: PeerId) => boolean
   /** Told about every refused join or frame (metrics, logs). */
@@ -195,7 +200,9 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
       }
       if (!connection.open || this.#byPeer.get(session.peerId) !== connection) return
       if (outcome.action === 'close') return this.#refuse(connection, outcome.reason)
-      if (outcome.action === 'forward') this.emit('message', frame)
+      // Our own push frames are the endpoint's to handle; only Repo messages reach the Repo.
+      if (outcome.action === 'forward' && frame.type !== CLIENT_PUSH_TYPE)
+        this.emit('message', frame)
     })
   }
 

@@ -4,6 +4,7 @@ import type { DocHandle, DocumentId, PeerId, Repo } from '@automerge/automerge-r
 import type { Did } from '@hearth/identity'
 import {
   base64urlDecode,
+  ChangeRejectedError,
   changesInBlob,
   changesInDocument,
   createValidatedRepo,
@@ -23,7 +24,7 @@ import { openRouterStorage } from '../storage/router-storage.ts'
 import type { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
 import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
 import { SpaceDirectory } from './space-directory.ts'
-import type { DocFrame, UnavailableFrame } from './wire.ts'
+import { CLIENT_PUSH_TYPE, type DocFrame, type PushInFrame, type UnavailableFrame } from './wire.ts'
 
 /** Our own frame type: the router holds these changes durably (see README, "Sync"). */
 export const ACK_TYPE = 'hearth-ack'
@@ -164,6 +165,8 @@ export async function createSyncEndpoint(
   // Changes accepted and not yet pushed, per document: only these are pushed (never what a
   // peer re-sends and the router already had).
   const freshChanges = new Map<DocumentId, Set<string>>()
+  // Peer ids refused for an invalid push (the validating adapter keeps its own for sync).
+  const pushBanned = new Set<PeerId>()
   // Sessions that synced a document (a message for it passed the gate): whom a push may reach,
   // so a push costs its subscribers, not every connection.
   const subscribers = new Map<DocumentId, Set<SessionInfo>>()
@@ -179,7 +182,7 @@ export async function createSyncEndpoint(
 
   const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
     gate: (session, frame) => gate(session, frame),
-    isBanned: (id) => validating.bannedPeers.has(id),
+    isBanned: (id) => validating.bannedPeers.has(id) || pushBanned.has(id),
     ...(options.onRefuse ? { onRefuse: options.onRefuse } : {}),
     onSessionEnd: (session) => {
       blankStates.delete(session.peerId)
@@ -193,7 +196,7 @@ export async function createSyncEndpoint(
   })
   // The same wiring as every Hearth client (createValidatedRepo): one validator in front of
   // the Repo, its accepted events feeding the reducers that decide access.
-  const { repo, addNetwork } = createValidatedRepo({
+  const { repo, validator, addNetwork } = createValidatedRepo({
     onAccepted: ({ documentId, changes, events }) => {
       let fresh = freshChanges.get(documentId)
       if (!fresh) freshChanges.set(documentId, (fresh = new Set()))
@@ -279,9 +282,14 @@ export async function createSyncEndpoint(
 
   async function gate(
     session: SessionInfo,
-    frame: DocFrame | UnavailableFrame,
+    frame: DocFrame | UnavailableFrame | PushInFrame,
   ): Promise<GateOutcome> {
     const { documentId } = frame
+    if (frame.type === CLIENT_PUSH_TYPE) {
+      // A push opens nothing: the document must be one this DID may already sync.
+      if (!spaces.allows(session.did, documentId)) return unavailable(session, documentId)
+      return acceptPush(session, frame)
+    }
     if (spaces.allows(session.did, documentId)) {
       if (frame.type !== 'doc-unavailable') {
         // The validator judges a message against the Repo's document: load it first.
@@ -324,6 +332,47 @@ export async function createSyncEndpoint(
   }
 
   // Acknowledgements: what the validator passed from a peer, once applied and on disk.
+  /**
+   * A client's own push: validated exactly like a sync message carrying those changes, applied
+   * to the router's document, pushed on, acknowledged once on disk. A rule violation closes the
+   * socket and refuses the peer id from then on, as for sync; a missing dependency drops the
+   * push (Automerge sync, which runs anyway, brings what is missing).
+   */
+  async function acceptPush(session: SessionInfo, frame: PushInFrame): Promise<GateOutcome> {
+    const { documentId } = frame
+    const changes = frame.changes.map((bytes) => new Uint8Array(bytes) as A.Change)
+    const handle = await repo.find(documentId, {
+      allowableStates: ['ready', 'unavailable', 'requesting'],
+    })
+    let hashes: string[]
+    try {
+      hashes = changes.map((change) => A.decodeChange(change).hash)
+      await validator.validateSyncMessage(
+        documentId,
+        A.encodeSyncMessage({ heads: [], need: [], have: [], changes }),
+      )
+    } catch (error) {
+      const rejection =
+        error instanceof ChangeRejectedError
+          ? { kind: error.kind, reason: error.reason, hash: error.hash }
+          : { kind: 'invalid' as const, reason: 'undecodable pushed changes', hash: undefined }
+      if (rejection.kind === 'missing-deps') return { action: 'handled' }
+      pushBanned.add(session.peerId)
+      options.onReject?.({ ...rejection, peerId: session.peerId, documentId, did: session.did })
+      return { action: 'close', reason: `rejected: ${rejection.reason}` }
+    }
+    handle.update((doc) => A.applyChanges(doc, changes)[0])
+    subscribe(session, documentId)
+    push(
+      session.peerId,
+      documentId,
+      hashes,
+      changes.map((bytes, i) => ({ hash: hashes[i]!, bytes })),
+    )
+    void acknowledge(session.peerId, documentId, hashes).catch(() => undefined)
+    return { action: 'handled' }
+  }
+
   // Runs right after the validator passed a message and the Repo was handed it (the Repo
   // applies it a moment later, asynchronously): the fast path pushes from here, and the
   // acknowledgement waits for the Repo and the disk.

@@ -26,6 +26,19 @@ describe('client frames parsed at the edge (S10)', () => {
     ).toBe('unavailable')
   })
 
+  it('reads a client push of at most 64 changes', () => {
+    const push = { type: 'hearth-changes', senderId: 'p', targetId: 'r', documentId }
+    expect(parseClientFrame(frame({ ...push, changes: [new Uint8Array([1])] }), true).kind).toBe(
+      'push',
+    )
+    expect(() => parseClientFrame(frame({ ...push, changes: [] }), true)).toThrow(
+      MalformedFrameError,
+    )
+    expect(() =>
+      parseClientFrame(frame({ ...push, changes: Array(65).fill(new Uint8Array([1])) }), true),
+    ).toThrow(MalformedFrameError)
+  })
+
   it('drops ephemeral and remote-heads frames without acting on them', () => {
     expect(parseClientFrame(frame({ type: 'ephemeral', data: new Uint8Array([1]) }), true)).toEqual(
       { kind: 'ignored', type: 'ephemeral' },

@@ -43,6 +43,19 @@ const unavailableFrame = z.object({
   documentId,
 })
 
+/** Our own fast path, client to router: signed changes pushed without an Automerge sync round. */
+export const CLIENT_PUSH_TYPE = 'hearth-changes'
+/** Changes in one pushed frame, at most. */
+export const MAX_CLIENT_PUSH_CHANGES = 64
+
+const pushFrame = z.object({
+  type: z.literal(CLIENT_PUSH_TYPE),
+  senderId: peerId,
+  targetId: peerId,
+  documentId,
+  changes: z.array(bytes).min(1).max(MAX_CLIENT_PUSH_CHANGES),
+})
+
 /** Frames that carry nothing the router acts on: dropped, the connection stays. */
 const ignoredFrame = z.object({
   type: z.enum(['ephemeral', 'remote-subscription-change', 'remote-heads-changed']),
@@ -62,10 +75,18 @@ export interface UnavailableFrame {
   targetId: PeerId
   documentId: DocumentId
 }
+export interface PushInFrame {
+  type: typeof CLIENT_PUSH_TYPE
+  senderId: PeerId
+  targetId: PeerId
+  documentId: DocumentId
+  changes: Uint8Array[]
+}
 export type ClientFrame =
   | { kind: 'join'; frame: JoinFrame }
   | { kind: 'doc'; frame: DocFrame }
   | { kind: 'unavailable'; frame: UnavailableFrame }
+  | { kind: 'push'; frame: PushInFrame }
   | { kind: 'ignored'; type: string }
 
 export class MalformedFrameError extends Error {
@@ -107,6 +128,8 @@ export function parseClientFrame(data: unknown, isBinary: boolean): ClientFrame 
     case 'sync':
     case 'request':
       return { kind: 'doc', frame: parse(docFrame) as DocFrame }
+    case CLIENT_PUSH_TYPE:
+      return { kind: 'push', frame: parse(pushFrame) as PushInFrame }
     case 'doc-unavailable':
       return { kind: 'unavailable', frame: parse(unavailableFrame) as UnavailableFrame }
     default:
