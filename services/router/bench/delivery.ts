@@ -6,7 +6,9 @@
 // Server and writer run here; all receivers of a run share one child process (fork of this
 // file), so the server does not compete with its receivers for a core. Tickets are skipped
 // (sockets are handed to the endpoint with a DID from the URL): sign-in is not under test.
-//   node services/router/bench/delivery.ts [--receivers 2,10,50] [--messages 50]
+// The router's writer also pushes its change to the router (the client side of the fast path);
+// --no-client-push leaves that hop to Automerge sync.
+//   node services/router/bench/delivery.ts [--receivers 2,10,50] [--messages 50] [--no-client-push]
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -122,8 +124,10 @@ if (process.argv[2] === '--child') {
     options: {
       receivers: { type: 'string', default: '2,10,50' },
       messages: { type: 'string', default: '50' },
+      'no-client-push': { type: 'boolean', default: false },
     },
   })
+  const clientPush = !values['no-client-push']
   const sizes = values.receivers.split(',').map(Number)
   const messages = Number(values.messages)
   const intervalMs = 100
@@ -235,7 +239,19 @@ if (process.argv[2] === '--child') {
         () => endpoint.close(),
       )
       send = async (i) => {
-        await writer.append([encodeSignedEvent(await eventFor(i))])
+        const hash = await writer.append([encodeSignedEvent(await eventFor(i))])
+        // The writer's side of the fast path: its change straight to the router.
+        const change = A.getBackend(handle.doc()).getChangeByHash(hash)
+        if (clientPush && change)
+          adapter.socket!.send(
+            cbor.encode({
+              type: PUSH_TYPE,
+              senderId: `${writerDid}#w`,
+              targetId: endpoint.peerId,
+              documentId,
+              changes: [change],
+            }),
+          )
       }
     }
     const child = fork(import.meta.filename, [
@@ -273,7 +289,7 @@ if (process.argv[2] === '--child') {
   }
 
   console.log(
-    `delivery at 10 messages/s, ${messages} messages; router: validation on, SQLite synchronous=FULL, push path`,
+    `delivery at 10 messages/s, ${messages} messages; router: validation on, SQLite synchronous=FULL, push path, client push ${clientPush ? 'on' : 'off'}`,
   )
   console.log(
     'receivers | floor p50/p99 | stock p50/p99 | router p50/p99 | router/floor p99 | delivered (router)',

@@ -48,3 +48,5 @@ export { openRouterStorage, ROUTER_STORAGE_FILE } from './storage/router-storage
 export type { RouterStorageOptions } from './storage/router-storage.ts'
 export { MAX_PUSH_CHANGES, PUSH_TYPE } from './sync/sync-endpoint.ts'
 export type { PushFrame } from './sync/sync-endpoint.ts'
+export { CLIENT_PUSH_TYPE, MAX_CLIENT_PUSH_CHANGES } from './sync/wire.ts'
+export type { PushInFrame } from './sync/wire.ts'
