@@ -17,6 +17,9 @@ export default defineConfig({
             'apps/cli/src/**/*.test.ts',
             'apps/web/src/**/*.test.ts',
           ],
+          // Timeouts are a safety net, not a speed goal (speed lives in `npm run bench`):
+          // generous enough for a loaded 2-core CI machine running in-process Repos.
+          testTimeout: 30_000,
         },
       },
       {
