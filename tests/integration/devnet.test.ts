@@ -74,3 +74,20 @@ describe('devnet', () => {
     }
   })
 })
+
+describe('devnet with the router', () => {
+  it('starts the sync router on the same network and closes it', async () => {
+    const net = await startDevnet({ router: true, keyserver: false, demoAccounts: false })
+    try {
+      if (!net.router) throw new Error('no router')
+      expect((await fetch(`${net.router.url}/healthz`)).status).toBe(200)
+      const doc = (await (await fetch(`${net.router.url}/.well-known/did.json`)).json()) as {
+        id: string
+      }
+      expect(doc.id).toBe(net.router.identity.did)
+    } finally {
+      await net.close()
+    }
+    await expect(fetch(`${net.router.url}/healthz`)).rejects.toThrow()
+  })
+})

@@ -5,6 +5,7 @@ import { AtpAgent } from '@atproto/api'
 import { TestNetworkNoAppView } from '@atproto/dev-env'
 import type { Did, Handle } from '@hearth/identity'
 import { startKeyserver, type RunningKeyserver } from '@hearth/keyserver'
+import { createSyncEndpoint, startRouter, type RunningRouter } from '@hearth/router'
 import { startResolver, type RunningResolver } from '@hearth/resolver'
 
 /** The PDS's per-account signing keypair (an @atproto/crypto Keypair). */
@@ -29,6 +30,7 @@ export const DEVNET_DEFAULT_PORTS = {
   pds: 2583,
   resolver: 2584,
   keyserver: 2585,
+  router: 2586,
 } as const
 
 export interface DevnetOptions {
@@ -37,6 +39,11 @@ export interface DevnetOptions {
   pdsPort?: number
   resolverPort?: number
   keyserverPort?: number
+  /** Start the sync router (default false: tests that need one usually configure their own). */
+  router?: boolean
+  routerPort?: number
+  /** Storage directory for the router; default a temp dir removed on close. */
+  routerDataDir?: string
   /** Start the keyserver (default true). */
   keyserver?: boolean
   /** SQLite file for the keyserver; default a temp dir removed on close. */
@@ -57,6 +64,7 @@ export interface Devnet {
   resolver: { url: string }
   /** `audience` is the `aud` service-auth tokens for it must carry; `store` is for tests. */
   keyserver?: Pick<RunningKeyserver, 'url' | 'did' | 'audience' | 'store'>
+  router?: Pick<RunningRouter, 'url' | 'identity'>
   accounts: Record<DemoAccountName, DevnetAccount>
   /** The in-process PLC and PDS, for tests that need to reach inside (PLC rotation key, ...). */
   network: TestNetworkNoAppView
@@ -136,6 +144,25 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       cleanups.push(() => started.close())
     }
 
+    let router: RunningRouter | undefined
+    if (options.router) {
+      let dataDir = options.routerDataDir
+      if (!dataDir) {
+        dataDir = await mkdtemp(join(tmpdir(), 'hearth-router-'))
+        const dir = dataDir
+        cleanups.push(() => rm(dir, { recursive: true, force: true }))
+      }
+      const endpoint = await createSyncEndpoint({ dataDir })
+      const started = await startRouter({
+        port: options.routerPort ?? 0,
+        plcUrl: network.plc.url,
+        devMode: true,
+        endpoint,
+      })
+      router = started
+      cleanups.push(() => started.close())
+    }
+
     const createAccount: Devnet['createAccount'] = async (name, opts = {}) => {
       const handle = `${name}.test` as Handle
       const email = opts.email ?? `${name}@example.com`
@@ -162,6 +189,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
           store: keyserver.store,
         },
       }),
+      ...(router && { router: { url: router.url, identity: router.identity } }),
       accounts,
       network,
       createAccount,

@@ -16,6 +16,9 @@ export function startDevnetFromEnv(): Promise<Devnet> {
     pdsPort: envPort('HEARTH_PDS_PORT', DEVNET_DEFAULT_PORTS.pds),
     resolverPort: envPort('HEARTH_RESOLVER_PORT', DEVNET_DEFAULT_PORTS.resolver),
     keyserverPort: envPort('HEARTH_KEYSERVER_PORT', DEVNET_DEFAULT_PORTS.keyserver),
+    router: true,
+    routerPort: envPort('HEARTH_ROUTER_PORT', DEVNET_DEFAULT_PORTS.router),
+    ...(process.env.HEARTH_ROUTER_DATA && { routerDataDir: process.env.HEARTH_ROUTER_DATA }),
     ...(process.env.HEARTH_KEYSERVER_DB && { keyserverDbPath: process.env.HEARTH_KEYSERVER_DB }),
   })
 }
@@ -30,6 +33,10 @@ export function devnetBanner(devnet: Devnet, extraRows: Array<[string, string]> 
     [
       'Keyserver',
       devnet.keyserver ? `${devnet.keyserver.url}  (${devnet.keyserver.did})` : '(not running)',
+    ],
+    [
+      'Router',
+      devnet.router ? `${devnet.router.url}  (${devnet.router.identity.did})` : '(not running)',
     ],
   ]
   return [

@@ -191,8 +191,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     tickets,
     async close() {
       clearInterval(keepalive)
-      await options.endpoint.close?.()
+      // Stop taking writes first, then let the sync layer flush what it acknowledged.
+      server.removeAllListeners('upgrade')
       for (const ws of wss.clients) ws.close(1001, 'router shutting down')
+      await options.endpoint.close?.()
       await new Promise<void>((resolve) => {
         const s = server as HttpServer
         s.close(() => resolve())
