@@ -67,6 +67,15 @@ export type {
   SpaceState,
 } from './reducer/types.ts'
 export { snapshotState, stateDigest } from './reducer/snapshot.ts'
+export {
+  CHECKPOINT_VERSION,
+  encodeCheckpoint,
+  InvalidCheckpointError,
+  MAX_CHECKPOINT_BYTES,
+  MAX_CHECKPOINT_EVENTS,
+  parseCheckpoint,
+} from './reducer/checkpoint.ts'
+export type { SpaceCheckpoint } from './reducer/checkpoint.ts'
 export type { StateSnapshot } from './reducer/snapshot.ts'
 
 // Automerge storage of space events: layout, signed writes, the change validator

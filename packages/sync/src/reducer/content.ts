@@ -149,6 +149,14 @@ export class Content {
     }
   }
 
+  /** The live views from the records (after a checkpoint restore, which leaves them out). */
+  rebuildViews(): void {
+    this.messageViews.clear()
+    this.containerViews.clear()
+    for (const id of this.messages.keys()) this.refreshMessage(id)
+    for (const id of this.containers.keys()) this.refreshContainer(id)
+  }
+
   private refreshViews(e: SpaceEvent): void {
     const b = e.body as {
       target?: EventId

@@ -2,6 +2,10 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../harness/space-builder.ts'
+import type { SpaceId } from '../events/schema.ts'
+import { stateDigest } from '../reducer/snapshot.ts'
+import { SpaceReducer } from '../reducer/space-reducer.ts'
 import { FileStoreAdapter } from './file-store-adapter.ts'
 import { MemoryStoreAdapter } from './store-adapter.ts'
 import { CorruptStoreError, VerifiedStore } from './verified-store.ts'
@@ -36,6 +40,44 @@ describe('VerifiedStore', () => {
       await reopened.forgetSpace('spaceid', ['docA'])
       expect(await reopened.loadSnapshot('spaceid')).toBeUndefined()
       expect((await reopened.loadVerified('docA')).size).toBe(0)
+    } finally {
+      await rm(root, { recursive: true, force: true })
+    }
+  })
+
+  it('reopens a space from the reducer checkpoint without replaying, and refuses a damaged or foreign one', async () => {
+    const [alice, bob] = createActors(HARNESS_ACTOR_NAMES)
+    const b = new SpaceBuilder()
+    b.genesis(alice!, 'PUBLIC')
+    b.make(bob!, 'join', {})
+    for (let i = 0; i < 30; i++) b.make(i % 2 ? alice! : bob!, 'message', { text: `m${i}` })
+    const reducer = new SpaceReducer(b.spaceId!)
+    reducer.addAll(b.events)
+    const root = await mkdtemp(join(tmpdir(), 'hearth-verified-'))
+    try {
+      const store = new VerifiedStore(new FileStoreAdapter(root))
+      await store.saveCheckpoint(reducer, {
+        heads: { docA: [hash(9)] },
+        verified: { docA: [hash(8), hash(9)] },
+      })
+      const reopened = await new VerifiedStore(new FileStoreAdapter(root)).reopen(b.spaceId!, [
+        'docA',
+      ])
+      expect(reopened!.heads).toEqual({ docA: [hash(9)] })
+      expect(reopened!.verified.get('docA')).toEqual(new Set([hash(8), hash(9)]))
+      expect(stateDigest(reopened!.reducer.state)).toBe(stateDigest(reducer.state))
+      expect(reopened!.reducer.recomputes).toBe(0)
+      expect(await store.reopen('z'.repeat(52) as SpaceId, [])).toBe(undefined)
+      // Another space's checkpoint under this space's key.
+      const snapshot = (await store.loadSnapshot(b.spaceId!))!
+      const foreign = 'b'.repeat(52) as SpaceId
+      await store.saveSnapshot(foreign, snapshot)
+      await expect(store.reopen(foreign, [])).rejects.toThrow(/not this one/)
+      // A damaged checkpoint.
+      const state = new Uint8Array(snapshot.state)
+      state[state.length - 20]! ^= 0x40
+      await store.saveSnapshot(b.spaceId!, { ...snapshot, state })
+      await expect(store.reopen(b.spaceId!, [])).rejects.toBeInstanceOf(CorruptStoreError)
     } finally {
       await rm(root, { recursive: true, force: true })
     }

@@ -1,4 +1,7 @@
 import { canonicalDecode, canonicalEncode, fromHex, toHex } from '@hearth/identity'
+import type { SpaceId } from '../events/schema.ts'
+import { encodeCheckpoint, InvalidCheckpointError } from '../reducer/checkpoint.ts'
+import { SpaceReducer, type SpaceReducerOptions } from '../reducer/space-reducer.ts'
 import type { StoreAdapter } from './store-adapter.ts'
 
 /** The reducer's materialised state for a space, and the document heads it covers. */
@@ -11,8 +14,8 @@ export interface SpaceSnapshot {
 
 export class CorruptStoreError extends Error {
   readonly key: readonly string[]
-  constructor(key: readonly string[], detail: string) {
-    super(`verified store entry ${key.join('/')} is corrupt: ${detail}`)
+  constructor(key: readonly string[], detail: string, options?: { cause?: unknown }) {
+    super(`verified store entry ${key.join('/')} is corrupt: ${detail}`, options)
     this.name = 'CorruptStoreError'
     this.key = key
   }
@@ -109,6 +112,51 @@ export class VerifiedStore {
       heads[doc] = list as string[]
     }
     return { heads, state: value.state }
+  }
+
+  /**
+   * Saves the reducer's checkpoint as the space's snapshot, after the hashes of the changes it
+   * covers: a crash in between leaves hashes without a newer checkpoint (a little re-reduce),
+   * never a checkpoint whose changes would be verified again.
+   */
+  async saveCheckpoint(
+    reducer: SpaceReducer,
+    covers: { heads: Record<string, string[]>; verified?: Record<string, readonly string[]> },
+  ): Promise<void> {
+    for (const [documentId, hashes] of Object.entries(covers.verified ?? {}))
+      await this.recordVerified(documentId, hashes)
+    await this.saveSnapshot(reducer.spaceId, {
+      heads: covers.heads,
+      state: encodeCheckpoint(reducer.checkpoint()),
+    })
+  }
+
+  /**
+   * Reopens a space: the reducer restored from its checkpoint (nothing verified, nothing
+   * replayed), the document heads it covers, and the known-valid change hashes. Undefined when
+   * nothing was saved; CorruptStoreError (cause: InvalidCheckpointError) when the checkpoint is
+   * damaged or another space's, after which the caller replays from its documents.
+   */
+  async reopen(
+    spaceId: SpaceId,
+    documentIds: readonly string[],
+    options: SpaceReducerOptions = {},
+  ): Promise<
+    | { reducer: SpaceReducer; heads: Record<string, string[]>; verified: Map<string, Set<string>> }
+    | undefined
+  > {
+    const snapshot = await this.loadSnapshot(spaceId)
+    if (!snapshot) return undefined
+    let reducer: SpaceReducer
+    try {
+      reducer = SpaceReducer.restore(snapshot.state, { ...options, spaceId })
+    } catch (cause) {
+      if (!(cause instanceof InvalidCheckpointError)) throw cause
+      throw new CorruptStoreError(['snapshot', spaceId], cause.detail, { cause })
+    }
+    const verified = new Map<string, Set<string>>()
+    for (const id of documentIds) verified.set(id, await this.loadVerified(id))
+    return { reducer, heads: snapshot.heads, verified }
   }
 
   /**
