@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { eventSetForSeed } from '../harness/convergence.ts'
 import { Prng } from '../harness/prng.ts'
 import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../harness/space-builder.ts'
-import type { SpaceId } from '../events/schema.ts'
+import type { EventId, SpaceId } from '../events/schema.ts'
 import {
   checksum,
   encodeCheckpoint,
@@ -101,5 +101,18 @@ describe('reducer checkpoint', () => {
     ).toThrow(InvalidCheckpointError)
     expect(() => SpaceReducer.restore({ ...checkpoint, eventCount: 3 })).toThrow(/count/)
     expect(() => SpaceReducer.restore(new Uint8Array([0xa1, 0x61]))).toThrow(InvalidCheckpointError)
+  })
+
+  it('checks a restored event when it is first read: one stored under another id is refused', () => {
+    const { r } = smallSpace()
+    const checkpoint = r.checkpoint()
+    const body = JSON.parse(new TextDecoder().decode(checkpoint.state)) as {
+      events: Array<[string, string]>
+    }
+    const [id] = body.events[3]!
+    body.events[3] = [id, body.events[4]![1]]
+    const state = new TextEncoder().encode(JSON.stringify(body))
+    const restored = SpaceReducer.restore({ ...checkpoint, state, checksum: checksum(state) })
+    expect(() => restored.event(id as EventId)).toThrow(/another id/)
   })
 })

@@ -7,6 +7,7 @@ import {
   checksum,
   decodeBody,
   encodeBody,
+  EventTable,
   fieldsOf,
   InvalidCheckpointError,
   parseCheckpoint,
@@ -40,6 +41,20 @@ export interface ReducerFaults {
 }
 
 const DEFAULT_MAX_PENDING = 100_000
+
+/** The shape the reducer relies on, checked when a restored event is first read. */
+function checkEvent(value: unknown): SpaceEvent {
+  const event = value as Partial<SpaceEvent> | null
+  if (
+    typeof event?.id !== 'string' ||
+    typeof event.kind !== 'string' ||
+    typeof event.author !== 'string' ||
+    !Array.isArray(event.parents) ||
+    !event.parents.every((p) => typeof p === 'string')
+  )
+    throw new InvalidCheckpointError('malformed event in state')
+  return event as SpaceEvent
+}
 
 /** What a checkpoint leaves out: the events (stored apart), options, links and counters. */
 const REDUCER_SKIP = new Set([
@@ -79,7 +94,7 @@ const CONTENT_SKIP = new Set([
  */
 export class SpaceReducer implements EventGraph {
   readonly spaceId: SpaceId
-  private readonly events = new Map<EventId, SpaceEvent>()
+  private readonly events = new EventTable<SpaceEvent>(checkEvent)
   private readonly ords = new Map<EventId, Ord>()
   /** Waiting event -> number of its parents not yet ready. */
   private readonly waitingCount = new Map<EventId, number>()
@@ -376,7 +391,7 @@ export class SpaceReducer implements EventGraph {
   checkpoint(): SpaceCheckpoint {
     if (this.dirty) this.recompute()
     const state = encodeBody({
-      events: [...this.events.values()],
+      events: this.events.json(),
       reducer: fieldsOf(this, REDUCER_SKIP),
       authority: fieldsOf(this.authority, AUTHORITY_SKIP),
       content: fieldsOf(this.content, CONTENT_SKIP),
@@ -414,18 +429,16 @@ export class SpaceReducer implements EventGraph {
       throw new InvalidCheckpointError('state: not a record with events')
     if (parts.events.length !== checkpoint.eventCount)
       throw new InvalidCheckpointError('event count mismatch')
-    for (const e of parts.events) {
-      const event = e as Partial<SpaceEvent> | null
+    for (const entry of parts.events) {
       if (
-        typeof event?.id !== 'string' ||
-        typeof event.kind !== 'string' ||
-        typeof event.author !== 'string' ||
-        !Array.isArray(event.parents) ||
-        !event.parents.every((p) => typeof p === 'string') ||
-        r.events.has(event.id)
+        !Array.isArray(entry) ||
+        entry.length !== 2 ||
+        typeof entry[0] !== 'string' ||
+        typeof entry[1] !== 'string' ||
+        r.events.has(entry[0] as EventId)
       )
-        throw new InvalidCheckpointError('malformed event in state')
-      r.events.set(event.id, event as SpaceEvent)
+        throw new InvalidCheckpointError('malformed event entry in state')
+      r.events.setJson(entry[0], entry[1])
     }
     assignFields(r, parts.reducer, REDUCER_SKIP, 'reducer')
     const authority = new Authority(r.spaceId, r, [], r.invalid)
