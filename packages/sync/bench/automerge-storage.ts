@@ -26,8 +26,7 @@ import {
 } from '../src/index.ts'
 import type { EventId, OwnState, SpaceEvent, SpaceId } from '../src/index.ts'
 import { FileStoreAdapter } from '../src/node.ts'
-import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../src/harness/space-builder.ts'
-import { Prng } from '../src/harness/prng.ts'
+import { busySpace } from './workload.ts'
 
 const MAX = Number(process.env['BENCH_MAX'] ?? 100_000)
 const SIZES = [1_000, 10_000, 100_000].filter((n) => n <= MAX)
@@ -241,7 +240,7 @@ async function reopenBench(devices: Device[], pool: Uint8Array[][]): Promise<voi
   A.free(loaded)
   // The reducer's real checkpoint of a 100k-event space (members, channels, ~90% messages,
   // reactions), saved with the document's change hashes, as the app saves it.
-  const space = benchSpace(n)
+  const space = busySpace(n, { messages: 0.9, reactions: 0.1 })
   // A cold open also turns the document's entries back into events (schema + id, no signature).
   const wire = space.events.map((e) => encodeSignedEvent(e))
   gc?.()
@@ -302,32 +301,6 @@ async function reopenBench(devices: Device[], pool: Uint8Array[][]): Promise<voi
   } finally {
     await rm(root, { recursive: true, force: true })
   }
-}
-
-/** A space of `n` harness events (simulated signatures: the reducer never checks them). */
-function benchSpace(n: number): { spaceId: SpaceId; events: SpaceEvent[] } {
-  const actors = createActors(HARNESS_ACTOR_NAMES)
-  const prng = new Prng(7)
-  const b = new SpaceBuilder()
-  b.genesis(actors[0]!, 'PUBLIC')
-  for (const a of actors.slice(1)) b.make(a, 'join', {})
-  const channels = [
-    b.make(actors[0]!, 'channel.create', { name: 'general' }).id,
-    b.make(actors[0]!, 'channel.create', { name: 'random' }).id,
-  ]
-  const messages: EventId[] = []
-  while (b.events.length < n) {
-    const a = prng.pick(actors)
-    if (prng.next() < 0.9 || messages.length === 0)
-      messages.push(
-        b.make(a, 'message', {
-          text: `message ${b.events.length} from ${a.name}`,
-          channel: prng.pick(channels),
-        }).id,
-      )
-    else b.make(a, 'reaction.add', { target: prng.pick(messages.slice(-50)), emoji: '👍' })
-  }
-  return { spaceId: b.spaceId!, events: b.events }
 }
 
 async function bytesBench(devices: Device[]): Promise<void> {

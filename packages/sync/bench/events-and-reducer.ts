@@ -15,7 +15,7 @@ import {
   type SpaceEvent,
 } from '../src/index.ts'
 import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../src/harness/space-builder.ts'
-import { Prng } from '../src/harness/prng.ts'
+import { busySpace } from './workload.ts'
 
 const gc = (globalThis as { gc?: () => void }).gc
 
@@ -127,36 +127,8 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
 // ---- the reducer ----
 {
   const COUNT = 100_000
-  const actors = createActors(HARNESS_ACTOR_NAMES)
-  const prng = new Prng(7)
-  const b = new SpaceBuilder()
-  b.genesis(actors[0]!, 'PUBLIC')
-  for (const a of actors.slice(1)) b.make(a, 'join', {})
-  const channels = [
-    b.make(actors[0]!, 'channel.create', { name: 'general' }).id,
-    b.make(actors[0]!, 'channel.create', { name: 'random' }).id,
-  ]
-  const messages: EventId[] = []
   const tBuild = performance.now()
-  while (b.events.length < COUNT) {
-    const a = prng.pick(actors)
-    const roll = prng.next()
-    if (roll < 0.8 || messages.length === 0)
-      messages.push(
-        b.make(a, 'message', {
-          text: `message ${b.events.length} from ${a.name}`,
-          channel: prng.pick(channels),
-        }).id,
-      )
-    else if (roll < 0.95)
-      b.make(a, 'reaction.add', { target: prng.pick(messages.slice(-50)), emoji: '👍' })
-    else
-      b.make(actors[0]!, 'edit', {
-        target: messages.filter((_, i) => i % 8 === 0).at(-1) ?? messages[0]!,
-        text: 'edited',
-      })
-  }
-  const events = b.events
+  const { spaceId, events } = busySpace(COUNT, { messages: 0.8, reactions: 0.15 })
   const buildMs = performance.now() - tBuild
   console.log(
     `\nreducer (${COUNT.toLocaleString('en')} events: 8 members, ~80% messages, reactions, edits; built in ${(buildMs / 1000).toFixed(1)} s)`,
@@ -172,11 +144,11 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
     }
     return seen.size
   })
-  const [, replayMs] = await time(() => reduce(b.spaceId!, events).messages.size)
+  const [, replayMs] = await time(() => reduce(spaceId, events).messages.size)
   line('full replay (reduce)', rate(COUNT, replayMs), rate(COUNT, floorMs), replayMs / floorMs)
 
   const tail = 10_000
-  const r = new SpaceReducer(b.spaceId!)
+  const r = new SpaceReducer(spaceId)
   r.addAll(events.slice(0, COUNT - tail))
   void r.state
   const [, incMs] = await time(() => {
@@ -184,7 +156,7 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
     return r.state.messages.size
   })
   const [, incReadMs] = await time(() => {
-    const r2 = new SpaceReducer(b.spaceId!)
+    const r2 = new SpaceReducer(spaceId)
     r2.addAll(events.slice(0, COUNT - tail))
     void r2.state
     const t0 = performance.now()
@@ -214,8 +186,9 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
   // head) changes nobody's standing after it: applied in place. A leave by someone who posted
   // after that position changes their later messages: the next read recomputes from the set.
   const late = new SpaceBuilder()
-  late.spaceId = b.spaceId
-  const newcomer = createActors([...HARNESS_ACTOR_NAMES, 'ivan'])[8]!
+  late.spaceId = spaceId
+  const actors = createActors([...HARNESS_ACTOR_NAMES, 'ivan']) // the workload's, plus a newcomer
+  const newcomer = actors[8]!
   const lateJoin = late.make(newcomer, 'join', {}, { parents: [events[COUNT / 2]!.id] })
   const lateLeave = late.make(actors[1]!, 'leave', {}, { parents: [events[COUNT / 2]!.id] })
   const [, joinMs] = await time(() => {
@@ -256,7 +229,7 @@ async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
     })
     const rawBytes = heap() - base
     const withReducer = ((): number => {
-      const reducer = new SpaceReducer(b.spaceId!)
+      const reducer = new SpaceReducer(spaceId)
       reducer.addAll(copy)
       void reducer.state
       return heap() - base
