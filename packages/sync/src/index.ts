@@ -155,3 +155,28 @@ export { assertStoreKey, InvalidStoreKeyError, MemoryStoreAdapter } from './stor
 export type { StoreAdapter, StoreEntry, StoreKey } from './store/store-adapter.ts'
 export { CorruptStoreError, VerifiedStore } from './store/verified-store.ts'
 export type { SpaceSnapshot } from './store/verified-store.ts'
+
+// The client: one signed-in device's Repo, its connection to the router, its spaces
+export {
+  ACK_TYPE,
+  encodeRouterFrame,
+  MalformedRouterFrameError,
+  MAX_PUSH_CHANGES,
+  MAX_ROUTER_FRAME_BYTES,
+  parseRouterFrame,
+  PUSH_TYPE,
+} from './protocol/router-frames.ts'
+export type { AckFrame, PushFrame, RouterFrame } from './protocol/router-frames.ts'
+export { RouterConnection } from './client/router-connection.ts'
+export type {
+  ConnectionState,
+  RouterConnectionOptions,
+  WebSocketLike,
+} from './client/router-connection.ts'
+export { HearthClient, waitFor } from './client/hearth-client.ts'
+export type { ConnectionStatus, HearthClientOptions } from './client/hearth-client.ts'
+export { SpaceSession } from './client/space-session.ts'
+export type { SessionContext } from './client/space-session.ts'
+export type { Delivery } from './client/outbox.ts'
+export { MAX_OUTBOX, MAX_SPACES } from './client/client-store.ts'
+export type { OutboxEntry, SpaceEntry } from './client/client-store.ts'

@@ -181,13 +181,18 @@ export class SignedWriter {
   }
 
   /** Appends the events in one signed change; resolves with its hash once the handle has it. */
-  append(events: readonly Uint8Array[]): Promise<string> {
+  async append(events: readonly Uint8Array[]): Promise<string> {
+    return (await this.appendChange(events)).hash
+  }
+
+  /** As `append`, with the change's bytes too (to push them to the router at once). */
+  appendChange(events: readonly Uint8Array[]): Promise<{ hash: string; change: A.Change }> {
     const run = this.#queue.then(() => this.#write(events))
     this.#queue = run.catch(() => undefined)
     return run
   }
 
-  async #write(events: readonly Uint8Array[]): Promise<string> {
+  async #write(events: readonly Uint8Array[]): Promise<{ hash: string; change: A.Change }> {
     const doc = this.#handle.doc()
     if (!doc) throw new WriteError('document is not loaded')
     this.#own ??= readOwnState(doc, this.#actor)
@@ -198,6 +203,6 @@ export class SignedWriter {
     this.#handle.update((d) => A.applyChanges(d, [built.change])[0])
     this.#own = own
     this.#onWrite?.(built.accepted)
-    return built.hash
+    return { hash: built.hash, change: built.change }
   }
 }

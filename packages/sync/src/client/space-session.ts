@@ -1,0 +1,384 @@
+import * as A from '@automerge/automerge'
+import type { DocHandle, DocumentId, Repo } from '@automerge/automerge-repo'
+import type { DeviceKey, Did } from '@hearth/identity'
+import type { ChangeValidator } from '../automerge/change-validator.ts'
+import { importVerified } from '../automerge/change-validator.ts'
+import {
+  MESSAGE_DOCUMENT_CAPACITY,
+  messageDocumentId,
+  parseBucketKey,
+  spaceDocumentId,
+} from '../automerge/layout.ts'
+import { createSignedDocument, SignedWriter } from '../automerge/signed-writer.ts'
+import { SpaceEventFeed } from '../automerge/space-feed.ts'
+import { encodeSignedEvent } from '../events/codec.ts'
+import type { EventBody, EventId, EventKind, Role, SpaceEvent, SpaceId } from '../events/schema.ts'
+import { signEvent } from '../events/sign.ts'
+import { compareOrd } from '../reducer/types.ts'
+import type { MessageView, SpaceState } from '../reducer/types.ts'
+import type { Delivery, Outbox } from './outbox.ts'
+
+/** What a session needs from the client that owns it. */
+export interface SessionContext {
+  readonly repo: Repo
+  readonly validator: ChangeValidator
+  readonly did: Did
+  readonly key: DeviceKey
+  readonly outbox: Outbox
+  /** Hands a change this device wrote to the router at once (the fast path); false if offline. */
+  push(documentId: DocumentId, changes: Uint8Array[]): boolean
+}
+
+const FIND_STATES = ['ready', 'unavailable'] as const
+
+/** Events in a message document (the sum of its buckets' lengths). */
+function eventCount(doc: unknown): number {
+  let count = 0
+  const root = doc as Record<string, unknown>
+  for (const key of Object.keys(root)) {
+    const list = root[key]
+    if (parseBucketKey(key) && Array.isArray(list)) count += list.length
+  }
+  return count
+}
+
+function firstChange(documentBytes: Uint8Array): { bytes: Uint8Array; hash: string } {
+  const [bytes] = A.getAllChanges(A.load(documentBytes))
+  if (!bytes) throw new Error('a signed document without its change')
+  return { bytes, hash: A.decodeChange(bytes).hash }
+}
+
+/**
+ * One space as this device sees it: its documents (the space document and each channel's
+ * message documents, opened as the channels appear), the reducer fed from them, and writes.
+ * Every write is an event signed by this device, appended to the right document as a signed
+ * change, saved on the device, pushed to the router and tracked until it is acknowledged.
+ */
+export class SpaceSession {
+  readonly spaceId: SpaceId
+  readonly #ctx: SessionContext
+  readonly #feed: SpaceEventFeed
+  readonly #writers = new Map<DocumentId, SignedWriter>()
+  /** Each channel's message documents, by index (an unavailable one may fill in later). */
+  readonly #channels = new Map<EventId, DocHandle<unknown>[]>()
+  readonly #opening = new Map<string, Promise<void>>()
+  readonly #unfollow: (() => void)[] = []
+  readonly #listeners = new Set<(state: SpaceState) => void>()
+  #writeQueue: Promise<unknown> = Promise.resolve()
+  #notifyQueued = false
+  #version = 0
+  readonly #timelines = new Map<EventId, { version: number; messages: MessageView[] }>()
+  #closed = false
+
+  constructor(spaceId: SpaceId, ctx: SessionContext) {
+    this.spaceId = spaceId
+    this.#ctx = ctx
+    this.#feed = new SpaceEventFeed(spaceId)
+  }
+
+  /** Opens the space document (from the device's store, or the router) and follows it. */
+  async open(): Promise<void> {
+    const handle = await this.#ctx.repo.find<unknown>(spaceDocumentId(this.spaceId), {
+      allowableStates: [...FIND_STATES],
+    })
+    this.#follow(handle)
+    this.#openChannels()
+  }
+
+  /** The space document was made on this device (a new space): follow it at once. */
+  adopt(handle: DocHandle<unknown>): void {
+    this.#follow(handle)
+  }
+
+  get state(): SpaceState {
+    return this.#feed.state
+  }
+
+  /** True once the space's genesis is here (the space document reached this device). */
+  get known(): boolean {
+    return this.#feed.state.mode !== null
+  }
+
+  subscribe(listener: (state: SpaceState) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** The messages shown in a channel, thread or page, in canonical order (oldest first). */
+  timeline(containerId: EventId): MessageView[] {
+    const cached = this.#timelines.get(containerId)
+    if (cached && cached.version === this.#version) return cached.messages
+    const reducer = this.#feed.reducer
+    const messages: MessageView[] = []
+    for (const message of this.state.messages.values()) {
+      const home = message.movedTo ?? message.thread ?? message.channel
+      if (home === containerId) messages.push(message)
+    }
+    messages.sort((a, b) => compareOrd(reducer.ord(a.id)!, reducer.ord(b.id)!))
+    this.#timelines.set(containerId, { version: this.#version, messages })
+    return messages
+  }
+
+  delivery(eventId: EventId): Delivery {
+    return this.#ctx.outbox.delivery(eventId)
+  }
+
+  /** The events of this space held on the device (verified at ingress). */
+  event(id: EventId): SpaceEvent | undefined {
+    return this.#feed.reducer.event(id)
+  }
+
+  // Writing --------------------------------------------------------------------------------
+
+  send(containerId: EventId, text: string, opts: { replyTo?: EventId } = {}): Promise<EventId> {
+    const container = this.state.containers.get(containerId)
+    const target = container?.type === 'thread' ? { thread: containerId } : { channel: containerId }
+    return this.write('message', { text, ...target, ...opts })
+  }
+
+  edit(target: EventId, text: string): Promise<EventId> {
+    return this.write('edit', { target, text })
+  }
+
+  redact(target: EventId, reason?: string): Promise<EventId> {
+    return this.write('redaction', reason ? { target, reason } : { target })
+  }
+
+  react(target: EventId, emoji: string): Promise<EventId> {
+    return this.write('reaction.add', { target, emoji })
+  }
+
+  unreact(target: EventId, emoji: string): Promise<EventId> {
+    return this.write('reaction.remove', { target, emoji })
+  }
+
+  createChannel(name: string, topic?: string): Promise<EventId> {
+    return this.write('channel.create', topic ? { name, topic } : { name })
+  }
+
+  renameChannel(channel: EventId, name: string): Promise<EventId> {
+    return this.write('channel.rename', { channel, name })
+  }
+
+  archiveChannel(channel: EventId, archived: boolean): Promise<EventId> {
+    return this.write('channel.archive', { channel, archived })
+  }
+
+  createThread(channel: EventId, title: string, root?: EventId): Promise<EventId> {
+    return this.write('thread.create', root ? { channel, title, root } : { channel, title })
+  }
+
+  invite(invitee: Did, keys?: string[]): Promise<EventId> {
+    return this.write('invite', keys && keys.length > 0 ? { invitee, keys } : { invitee })
+  }
+
+  join(): Promise<EventId> {
+    return this.write('join', {})
+  }
+
+  leave(): Promise<EventId> {
+    return this.write('leave', {})
+  }
+
+  propose(action: 'ban' | 'unban' | 'role', target: Did, role?: Role): Promise<EventId> {
+    return this.write('proposal', role ? { action, target, role } : { action, target })
+  }
+
+  vote(proposal: EventId): Promise<EventId> {
+    return this.write('vote', { proposal })
+  }
+
+  setProfile(profile: EventBody<'space.profile'>): Promise<EventId> {
+    return this.write('space.profile', profile)
+  }
+
+  /**
+   * Signs an event of any kind with this device's key and appends it where it belongs.
+   * Resolves with its id once it is in the document (shown at once); `delivery(id)` then
+   * moves from `saving` to `saved` (on this device's disk) to `stored` (by the router).
+   * Writes are serialised so each event names the one before it among its parents.
+   */
+  write<K extends EventKind>(kind: K, body: EventBody<K>): Promise<EventId> {
+    const run = this.#writeQueue.then(() => this.#write(kind, body))
+    this.#writeQueue = run.catch(() => undefined)
+    return run
+  }
+
+  async #write<K extends EventKind>(kind: K, body: EventBody<K>): Promise<EventId> {
+    if (this.#closed) throw new Error('the space is closed')
+    const event = await signEvent(this.#ctx.key, {
+      space: this.spaceId,
+      kind,
+      author: this.#ctx.did,
+      parents: this.#feed.reducer.heads(),
+      body,
+    } as never)
+    const bytes = encodeSignedEvent(event)
+    const channel = this.#channelOf(kind, body as Record<string, unknown>)
+    let documentId: DocumentId
+    let hash: string
+    let change: Uint8Array
+    if (channel === null) {
+      documentId = spaceDocumentId(this.spaceId)
+      ;({ hash, change } = await this.#append(documentId, bytes))
+    } else {
+      await this.#openChannel(channel)
+      const docs = this.#channels.get(channel) ?? []
+      const last = docs[docs.length - 1]
+      if (last?.isReady() && eventCount(last.doc()) < MESSAGE_DOCUMENT_CAPACITY) {
+        documentId = last.documentId
+        ;({ hash, change } = await this.#append(documentId, bytes))
+      } else {
+        // The channel's first message document, or the next one once the last is full.
+        const index = last?.isReady() ? docs.length : Math.max(0, docs.length - 1)
+        ;({ documentId, hash, change } = await this.#createMessageDocument(channel, index, bytes))
+      }
+    }
+    this.#ctx.outbox.written([event.id], documentId, hash)
+    this.#ctx.push(documentId, [change])
+    void this.#ctx.repo
+      .flush([documentId])
+      .then(() => this.#ctx.outbox.saved([event.id]))
+      .catch(() => undefined)
+    return event.id
+  }
+
+  async #append(
+    documentId: DocumentId,
+    bytes: Uint8Array,
+  ): Promise<{ hash: string; change: Uint8Array }> {
+    let writer = this.#writers.get(documentId)
+    if (!writer) {
+      const handle = await this.#ctx.repo.find<unknown>(documentId, {
+        allowableStates: [...FIND_STATES],
+      })
+      writer = new SignedWriter(handle, this.#ctx.key, {
+        onWrite: (accepted) => this.#ctx.validator.noteLocalWrite(documentId, accepted),
+      })
+      this.#writers.set(documentId, writer)
+    }
+    return writer.appendChange([bytes])
+  }
+
+  async #createMessageDocument(
+    channel: EventId,
+    index: number,
+    bytes: Uint8Array,
+  ): Promise<{ documentId: DocumentId; hash: string; change: Uint8Array }> {
+    const documentId = messageDocumentId(this.spaceId, channel, index)
+    const saved = await createSignedDocument(this.#ctx.key, [bytes])
+    const { bytes: change, hash } = firstChange(saved)
+    const handle = await importVerified(this.#ctx.repo, this.#ctx.validator, documentId, saved)
+    const docs = this.#channels.get(channel) ?? []
+    if (!docs.includes(handle)) {
+      docs[index] = handle
+      this.#channels.set(channel, docs)
+      this.#follow(handle)
+    }
+    return { documentId, hash, change }
+  }
+
+  /** Where an event goes: its channel's message documents, or the space document. */
+  #channelOf(kind: EventKind, body: Record<string, unknown>): EventId | null {
+    const state = this.state
+    const channelOfThread = (thread: unknown) =>
+      state.containers.get(thread as EventId)?.channel ?? null
+    switch (kind) {
+      case 'message':
+        if (body.channel) return body.channel as EventId
+        if (body.thread) return channelOfThread(body.thread)
+        return null
+      case 'edit':
+      case 'redaction':
+      case 'reaction.add':
+      case 'reaction.remove': {
+        const target = state.messages.get(body.target as EventId)
+        if (!target) return null
+        return target.channel ?? (target.thread ? channelOfThread(target.thread) : null)
+      }
+      default:
+        // Authority, containers, profiles, moves: the space document (the channel index).
+        return null
+    }
+  }
+
+  // Reading --------------------------------------------------------------------------------
+
+  #follow(handle: DocHandle<unknown>): void {
+    this.#unfollow.push(this.#feed.follow(handle, () => this.#changed()))
+  }
+
+  /** Applies changes the router pushed, after the validator passed them. */
+  #changed(): void {
+    this.#version++
+    this.#openChannels()
+    this.notify()
+  }
+
+  /** Tells listeners, once per tick however many documents changed. */
+  notify(): void {
+    if (this.#notifyQueued) return
+    this.#notifyQueued = true
+    queueMicrotask(() => {
+      this.#notifyQueued = false
+      this.#version++
+      const state = this.state
+      for (const listener of this.#listeners) listener(state)
+    })
+  }
+
+  #openChannels(): void {
+    for (const container of this.state.containers.values()) {
+      if (container.type !== 'channel') continue
+      const docs = this.#channels.get(container.id)
+      const last = docs?.[docs.length - 1]
+      // New channels, and channels whose last document filled up (its successor may exist).
+      if (!docs || (last?.isReady() && eventCount(last.doc()) >= MESSAGE_DOCUMENT_CAPACITY))
+        void this.#openChannel(container.id).catch(() => undefined)
+    }
+  }
+
+  /** Opens a channel's message documents: index 0, then the next while the last is full. */
+  #openChannel(channel: EventId): Promise<void> {
+    const key = channel
+    const running = this.#opening.get(key)
+    if (running) return running
+    const run = (async () => {
+      const docs = this.#channels.get(channel) ?? []
+      this.#channels.set(channel, docs)
+      for (let index = docs.length; ; index++) {
+        if (docs[index - 1] && !docs[index - 1]!.isReady()) break
+        if (docs[index - 1] && eventCount(docs[index - 1]!.doc()) < MESSAGE_DOCUMENT_CAPACITY) break
+        const handle = await this.#ctx.repo
+          .find<unknown>(messageDocumentId(this.spaceId, channel, index), {
+            allowableStates: [...FIND_STATES],
+          })
+          .catch(() => undefined)
+        if (!handle || this.#closed) break
+        docs[index] = handle
+        this.#follow(handle)
+        if (!handle.isReady()) break
+      }
+    })()
+    this.#opening.set(key, run)
+    void run.finally(() => {
+      if (this.#opening.get(key) === run) this.#opening.delete(key)
+    })
+    return run
+  }
+
+  /** Document ids of this space the device has open (to push or re-request). */
+  documentIds(): DocumentId[] {
+    const ids = [spaceDocumentId(this.spaceId)]
+    for (const docs of this.#channels.values())
+      for (const handle of docs) if (handle) ids.push(handle.documentId)
+    return ids
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const unfollow of this.#unfollow) unfollow()
+    this.#unfollow.length = 0
+    this.#listeners.clear()
+  }
+}
