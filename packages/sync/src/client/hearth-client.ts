@@ -44,6 +44,8 @@ export interface HearthClientOptions {
   router?: Pick<RouterConnectionOptions, 'url' | 'minRetryMs' | 'maxRetryMs' | 'readyAfterMs'>
   /** Distinguishes this tab or process among the device's connections (peer id suffix). */
   instance?: string
+  /** Events per message document (default MESSAGE_DOCUMENT_CAPACITY; tests lower it). */
+  messageDocumentCapacity?: number
   /** A peer (the router) sent something the validator refused: reported, connection reset. */
   onReject?: (rejection: PeerRejection) => void
 }
@@ -76,11 +78,13 @@ export class HearthClient {
   readonly #spaceListeners = new Set<(spaces: readonly SpaceEntry[]) => void>()
   readonly connection: ConnectionStatus
   readonly rejections: PeerRejection[] = []
+  readonly #capacity: number | undefined
 
   private constructor(options: HearthClientOptions) {
     this.did = options.did
     this.key = options.key
     this.#store = new ClientStore(options.store)
+    this.#capacity = options.messageDocumentCapacity
     const peerId =
       `${options.did}#${options.key.deviceId.slice(0, 16)}-${options.instance ?? randomSuffix()}` as PeerId
     const validated = createValidatedRepo({
@@ -215,6 +219,7 @@ export class HearthClient {
         key: this.key,
         outbox,
         push: (documentId, changes) => this.#push(documentId, changes),
+        ...(this.#capacity ? { messageDocumentCapacity: this.#capacity } : {}),
       })
       if (adopt) session.adopt(adopt)
       else await session.open()

@@ -27,6 +27,8 @@ export interface SessionContext {
   readonly outbox: Outbox
   /** Hands a change this device wrote to the router at once (the fast path); false if offline. */
   push(documentId: DocumentId, changes: Uint8Array[]): boolean
+  /** Events per message document before the next one opens (tests lower it). */
+  readonly messageDocumentCapacity?: number
 }
 
 const FIND_STATES = ['ready', 'unavailable'] as const
@@ -69,10 +71,12 @@ export class SpaceSession {
   #version = 0
   readonly #timelines = new Map<EventId, { version: number; messages: MessageView[] }>()
   #closed = false
+  readonly #capacity: number
 
   constructor(spaceId: SpaceId, ctx: SessionContext) {
     this.spaceId = spaceId
     this.#ctx = ctx
+    this.#capacity = ctx.messageDocumentCapacity ?? MESSAGE_DOCUMENT_CAPACITY
     this.#feed = new SpaceEventFeed(spaceId)
   }
 
@@ -225,7 +229,7 @@ export class SpaceSession {
       await this.#openChannel(channel)
       const docs = this.#channels.get(channel) ?? []
       const last = docs[docs.length - 1]
-      if (last?.isReady() && eventCount(last.doc()) < MESSAGE_DOCUMENT_CAPACITY) {
+      if (last?.isReady() && eventCount(last.doc()) < this.#capacity) {
         documentId = last.documentId
         ;({ hash, change } = await this.#append(documentId, bytes))
       } else {
@@ -333,7 +337,7 @@ export class SpaceSession {
       const docs = this.#channels.get(container.id)
       const last = docs?.[docs.length - 1]
       // New channels, and channels whose last document filled up (its successor may exist).
-      if (!docs || (last?.isReady() && eventCount(last.doc()) >= MESSAGE_DOCUMENT_CAPACITY))
+      if (!docs || (last?.isReady() && eventCount(last.doc()) >= this.#capacity))
         void this.#openChannel(container.id).catch(() => undefined)
     }
   }
@@ -348,7 +352,7 @@ export class SpaceSession {
       this.#channels.set(channel, docs)
       for (let index = docs.length; ; index++) {
         if (docs[index - 1] && !docs[index - 1]!.isReady()) break
-        if (docs[index - 1] && eventCount(docs[index - 1]!.doc()) < MESSAGE_DOCUMENT_CAPACITY) break
+        if (docs[index - 1] && eventCount(docs[index - 1]!.doc()) < this.#capacity) break
         const handle = await this.#ctx.repo
           .find<unknown>(messageDocumentId(this.spaceId, channel, index), {
             allowableStates: [...FIND_STATES],
