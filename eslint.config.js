@@ -93,4 +93,20 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    files: ['packages/limits/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@hearth/*', ...relativeEscapes],
+              message: 'limits is a leaf: it imports no other Hearth package',
+            },
+          ],
+        },
+      ],
+    },
+  },
 )

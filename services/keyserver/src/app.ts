@@ -7,6 +7,7 @@ import { getConnInfo } from '@hono/node-server/conninfo'
 import { z } from 'zod'
 import { deviceIdFromKeyId, isDid, isP256KeyId, serviceDidDocument } from '@hearth/identity'
 import type { Did, ServiceIdentity } from '@hearth/identity'
+import { TokenBuckets, type BucketConfig } from '@hearth/limits'
 import { LXM_REGISTER_DEVICE, LXM_REVOKE_DEVICE, tokenFromHeader } from './auth.ts'
 import type { ServiceAuthVerifier } from './auth.ts'
 import { BindingCache } from './bindings.ts'
@@ -20,8 +21,6 @@ import {
   RateLimitedError,
   UpstreamError,
 } from './errors.ts'
-import { TokenBucketLimiter } from './rate-limit.ts'
-import type { BucketConfig } from './rate-limit.ts'
 import type { DeviceStore, StoredDevice } from './storage.ts'
 
 export const MAX_BODY_BYTES = 2048
@@ -143,8 +142,9 @@ export function createKeyserverApp(deps: KeyserverDeps): Hono {
   const now = deps.now ?? Date.now
   const nowIso = (): string => new Date(now()).toISOString()
   const limits = deps.rateLimits ?? DEFAULT_RATE_LIMITS
-  const ipLimiter = new TokenBucketLimiter(limits.ip, { maxKeys: limits.maxKeys ?? 10_000, now })
-  const didLimiter = new TokenBucketLimiter(limits.did, { maxKeys: limits.maxKeys ?? 10_000, now })
+  // Bounded key sets that refuse a newcomer rather than forget a debtor (see @hearth/limits).
+  const ipLimiter = new TokenBuckets({ ...limits.ip, maxKeys: limits.maxKeys ?? 10_000, now })
+  const didLimiter = new TokenBuckets({ ...limits.did, maxKeys: limits.maxKeys ?? 10_000, now })
   const clientIp = deps.clientIp ?? defaultClientIp
   const maxDevices = deps.maxDevicesPerDid ?? DEFAULT_MAX_DEVICES_PER_DID
   const bindingCache = new BindingCache(deps.bindings, {

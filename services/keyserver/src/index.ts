@@ -42,8 +42,6 @@ export { migrate, openSqliteDeviceStore } from './storage.ts'
 export type { DeviceStore, NewDevice, RevokedReason, StoredDevice } from './storage.ts'
 
 // Limits and errors
-export { TokenBucketLimiter } from './rate-limit.ts'
-export type { BucketConfig, TakeResult } from './rate-limit.ts'
 export {
   AuthRequiredError,
   BindingNotFoundError,
