@@ -76,6 +76,22 @@ export {
   parseCheckpoint,
 } from './reducer/checkpoint.ts'
 export type { SpaceCheckpoint } from './reducer/checkpoint.ts'
+export {
+  containerOf,
+  MESSAGES_PER_PAGE,
+  NO_CONTAINER,
+  openPagedCheckpoint,
+  PAGED_CHECKPOINT_VERSION,
+  pagedCheckpoint,
+  PagedSpace,
+  partsLoader,
+} from './reducer/checkpoint-paged.ts'
+export type {
+  ContainerPages,
+  LoadPart,
+  PagedCheckpoint,
+  SpaceSummary,
+} from './reducer/checkpoint-paged.ts'
 export type { StateSnapshot } from './reducer/snapshot.ts'
 
 // Automerge storage of space events: layout, signed writes, the change validator
@@ -183,3 +199,27 @@ export type { OutboxEntry, SpaceEntry } from './client/client-store.ts'
 export { LXM_CREATE_TICKET, routerSocketUrl, TicketRequestError } from './client/router-ticket.ts'
 export type { RouterEndpoint, ServiceTokenSource } from './client/router-ticket.ts'
 export { prefixedStore, StoreStorageAdapter } from './store/storage-bridge.ts'
+
+// Ephemeral messages (presence, typing, pokes, call signalling), signed by the sender's device
+export {
+  EPHEMERAL_DOMAIN,
+  EPHEMERAL_KINDS,
+  EPHEMERAL_SKEW_MS,
+  EPHEMERAL_TYPE,
+  ephemeralBodySchemas,
+  EphemeralParseError,
+  ephemeralSigningFields,
+  MAX_EPHEMERAL_FRAME_BYTES,
+  MAX_SIGNAL_PAYLOAD_BYTES,
+  parseEphemeral,
+  signEphemeral,
+  verifyEphemeral,
+} from './protocol/ephemeral.ts'
+export type {
+  EphemeralBody,
+  EphemeralDraft,
+  EphemeralFrame,
+  EphemeralKind,
+  EphemeralParseReason,
+  EphemeralParseResult,
+} from './protocol/ephemeral.ts'
