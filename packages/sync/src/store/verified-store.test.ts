@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { createActors, HARNESS_ACTOR_NAMES, SpaceBuilder } from '../harness/space-builder.ts'
 import type { SpaceId } from '../events/schema.ts'
 import { stateDigest } from '../reducer/snapshot.ts'
+import { InvalidCheckpointError } from '../reducer/checkpoint.ts'
 import { SpaceReducer } from '../reducer/space-reducer.ts'
 import { FileStoreAdapter } from './file-store-adapter.ts'
 import { MemoryStoreAdapter } from './store-adapter.ts'
@@ -45,39 +46,75 @@ describe('VerifiedStore', () => {
     }
   })
 
-  it('reopens a space from the reducer checkpoint without replaying, and refuses a damaged or foreign one', async () => {
+  it('reopens a space from the paged checkpoint: the first screen without the reducer, the reducer on demand; refuses a damaged or foreign one', async () => {
     const [alice, bob] = createActors(HARNESS_ACTOR_NAMES)
     const b = new SpaceBuilder()
     b.genesis(alice!, 'PUBLIC')
     b.make(bob!, 'join', {})
-    for (let i = 0; i < 30; i++) b.make(i % 2 ? alice! : bob!, 'message', { text: `m${i}` })
+    const channel = b.make(alice!, 'channel.create', { name: 'general' }).id
+    for (let i = 0; i < 30; i++)
+      b.make(i % 2 ? alice! : bob!, 'message', { text: `m${i}`, channel })
     const reducer = new SpaceReducer(b.spaceId!)
     reducer.addAll(b.events)
     const root = await mkdtemp(join(tmpdir(), 'hearth-verified-'))
     try {
       const store = new VerifiedStore(new FileStoreAdapter(root))
-      await store.saveCheckpoint(reducer, {
-        heads: { docA: [hash(9)] },
-        verified: { docA: [hash(8), hash(9)] },
-      })
+      await store.saveCheckpoint(
+        reducer,
+        { heads: { docA: [hash(9)] }, verified: { docA: [hash(8), hash(9)] } },
+        { pageSize: 8, chunkBytes: 4096 },
+      )
       const reopened = await new VerifiedStore(new FileStoreAdapter(root)).reopen(b.spaceId!, [
         'docA',
       ])
       expect(reopened!.heads).toEqual({ docA: [hash(9)] })
       expect(reopened!.verified.get('docA')).toEqual(new Set([hash(8), hash(9)]))
-      expect(stateDigest(reopened!.reducer.state)).toBe(stateDigest(reducer.state))
-      expect(reopened!.reducer.recomputes).toBe(0)
+      const space = reopened!.space
+      expect(space.summary.containers.get(channel)?.name).toBe('general')
+      expect(space.summary.messageCount).toBe(30)
+      expect((await space.latestMessages(channel, 3)).map((m) => m.text)).toEqual([
+        'm27',
+        'm28',
+        'm29',
+      ])
+      const live = await space.reducer()
+      expect(stateDigest(live.state)).toBe(stateDigest(reducer.state))
+      expect(live.recomputes).toBe(0)
       expect(await store.reopen('z'.repeat(52) as SpaceId, [])).toBe(undefined)
-      // Another space's checkpoint under this space's key.
-      const snapshot = (await store.loadSnapshot(b.spaceId!))!
+
+      // A second save uses the other slot and clears the first; a stray part left by a crash
+      // in the free slot is cleared by the next save.
+      const m = b.make(alice!, 'message', { text: 'later', channel })
+      live.add(m)
+      const adapter = new FileStoreAdapter(root)
+      await adapter.save(['checkpoint', b.spaceId!, 'b', 'stray'], new Uint8Array(3))
+      await store.saveCheckpoint(live, { heads: { docA: [hash(10)] } }, { pageSize: 8 })
+      expect((await adapter.loadRange(['checkpoint', b.spaceId!, 'a'])).length).toBe(0)
+      const slotB = (await adapter.loadRange(['checkpoint', b.spaceId!, 'b'])).map((e) => e.key[3])
+      expect(slotB).not.toContain('stray')
+      const again = (await store.reopen(b.spaceId!, []))!
+      expect((await again.space.latestMessages(channel, 1))[0]?.text).toBe('later')
+
+      // Another space's head under this space's key.
+      const head = (await adapter.load(['checkpoint', b.spaceId!, 'head']))!
       const foreign = 'b'.repeat(52) as SpaceId
-      await store.saveSnapshot(foreign, snapshot)
+      await adapter.save(['checkpoint', foreign, 'head'], head)
       await expect(store.reopen(foreign, [])).rejects.toThrow(/not this one/)
-      // A damaged checkpoint.
-      const state = new Uint8Array(snapshot.state)
-      state[state.length - 20]! ^= 0x40
-      await store.saveSnapshot(b.spaceId!, { ...snapshot, state })
+      // A damaged page: the head opens, the page read is refused.
+      const pageKey = ['checkpoint', b.spaceId!, 'b', `m.${channel}.3`]
+      const page = (await adapter.load(pageKey))!
+      page[page.length >> 1]! ^= 0x40
+      await adapter.save(pageKey, page)
+      const damaged = (await store.reopen(b.spaceId!, []))!
+      await expect(damaged.space.latestMessages(channel, 1)).rejects.toBeInstanceOf(
+        InvalidCheckpointError,
+      )
+      // A damaged head.
+      head[head.length - 20]! ^= 0x40
+      await adapter.save(['checkpoint', b.spaceId!, 'head'], head)
       await expect(store.reopen(b.spaceId!, [])).rejects.toBeInstanceOf(CorruptStoreError)
+      await store.forgetSpace(b.spaceId!, [])
+      expect(await store.reopen(b.spaceId!, [])).toBe(undefined)
     } finally {
       await rm(root, { recursive: true, force: true })
     }

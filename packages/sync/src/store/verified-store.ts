@@ -1,7 +1,12 @@
 import { canonicalDecode, canonicalEncode, fromHex, toHex } from '@hearth/identity'
 import type { SpaceId } from '../events/schema.ts'
-import { encodeCheckpoint, InvalidCheckpointError } from '../reducer/checkpoint.ts'
-import { SpaceReducer, type SpaceReducerOptions } from '../reducer/space-reducer.ts'
+import { InvalidCheckpointError } from '../reducer/checkpoint.ts'
+import {
+  openPagedCheckpoint,
+  pagedCheckpoint,
+  type PagedSpace,
+} from '../reducer/checkpoint-paged.ts'
+import type { SpaceReducer } from '../reducer/space-reducer.ts'
 import type { StoreAdapter } from './store-adapter.ts'
 
 /** The reducer's materialised state for a space, and the document heads it covers. */
@@ -95,68 +100,101 @@ export class VerifiedStore {
       throw new CorruptStoreError(key, `undecodable (${String(cause).slice(0, 100)})`)
     }
     const value = decoded as { v?: unknown; heads?: unknown; state?: unknown }
-    if (
-      value?.v !== 1 ||
-      !(value.state instanceof Uint8Array) ||
-      typeof value.heads !== 'object' ||
-      value.heads === null
-    )
+    if (value?.v !== 1 || !(value.state instanceof Uint8Array))
       throw new CorruptStoreError(key, 'unexpected shape')
-    const heads: Record<string, string[]> = {}
-    for (const [doc, list] of Object.entries(value.heads as Record<string, unknown>)) {
-      if (
-        !Array.isArray(list) ||
-        !list.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))
-      )
-        throw new CorruptStoreError(key, 'bad heads')
-      heads[doc] = list as string[]
-    }
-    return { heads, state: value.state }
+    return { heads: parseHeads(key, value.heads), state: value.state }
   }
 
   /**
-   * Saves the reducer's checkpoint as the space's snapshot, after the hashes of the changes it
-   * covers: a crash in between leaves hashes without a newer checkpoint (a little re-reduce),
-   * never a checkpoint whose changes would be verified again.
+   * Saves the reducer's paged checkpoint (see `pagedCheckpoint`), after the hashes of the
+   * changes it covers: a crash in between leaves hashes without a newer checkpoint (a little
+   * re-reduce), never a checkpoint whose changes would be verified again. Parts go to the slot
+   * ('a' or 'b') the current head does not use, then the head is replaced (atomically), then
+   * the old slot is cleared: a crash at any point leaves one complete checkpoint, and the next
+   * save clears whatever a crash left in the free slot.
    */
   async saveCheckpoint(
     reducer: SpaceReducer,
     covers: { heads: Record<string, string[]>; verified?: Record<string, readonly string[]> },
+    options: { pageSize?: number; chunkBytes?: number } = {},
   ): Promise<void> {
     for (const [documentId, hashes] of Object.entries(covers.verified ?? {}))
       await this.recordVerified(documentId, hashes)
-    await this.saveSnapshot(reducer.spaceId, {
-      heads: covers.heads,
-      state: encodeCheckpoint(reducer.checkpoint()),
-    })
+    const spaceId = reducer.spaceId
+    let current: string | undefined
+    try {
+      current = (await this.#loadHead(spaceId))?.slot
+    } catch (error) {
+      if (!(error instanceof CorruptStoreError)) throw error
+    }
+    const slot = current === 'a' ? 'b' : 'a'
+    const paged = pagedCheckpoint(reducer, options)
+    await this.#adapter.removeRange(['checkpoint', spaceId, slot])
+    for (const [name, bytes] of paged.parts)
+      await this.#adapter.save(['checkpoint', spaceId, slot, name], bytes)
+    await this.#adapter.save(
+      ['checkpoint', spaceId, 'head'],
+      canonicalEncode({ v: 2, slot, heads: covers.heads, checkpoint: paged.head }),
+    )
+    if (current) await this.#adapter.removeRange(['checkpoint', spaceId, current])
+  }
+
+  async #loadHead(
+    spaceId: string,
+  ): Promise<
+    { slot: 'a' | 'b'; heads: Record<string, string[]>; checkpoint: Uint8Array } | undefined
+  > {
+    const key = ['checkpoint', spaceId, 'head']
+    const bytes = await this.#adapter.load(key)
+    if (!bytes) return undefined
+    let decoded: unknown
+    try {
+      decoded = canonicalDecode(bytes)
+    } catch (cause) {
+      throw new CorruptStoreError(key, `undecodable (${String(cause).slice(0, 100)})`)
+    }
+    const value = decoded as { v?: unknown; slot?: unknown; heads?: unknown; checkpoint?: unknown }
+    if (
+      value?.v !== 2 ||
+      (value.slot !== 'a' && value.slot !== 'b') ||
+      !(value.checkpoint instanceof Uint8Array)
+    )
+      throw new CorruptStoreError(key, 'unexpected shape')
+    return { slot: value.slot, heads: parseHeads(key, value.heads), checkpoint: value.checkpoint }
   }
 
   /**
-   * Reopens a space: the reducer restored from its checkpoint (nothing verified, nothing
-   * replayed), the document heads it covers, and the known-valid change hashes. Undefined when
-   * nothing was saved; CorruptStoreError (cause: InvalidCheckpointError) when the checkpoint is
-   * damaged or another space's, after which the caller replays from its documents.
+   * Reopens a space from its paged checkpoint: reads the head (the space's summary and the
+   * index of its pages) and the known-valid change hashes, nothing else. Message pages and the
+   * live reducer are read on demand (`space.latestMessages`, `space.reducer()`); nothing is
+   * verified or replayed. Undefined when nothing was saved; CorruptStoreError (cause:
+   * InvalidCheckpointError) when the head is damaged or another space's, and
+   * InvalidCheckpointError from a later read of a damaged part: either way the caller replays
+   * from its documents.
    */
   async reopen(
     spaceId: SpaceId,
     documentIds: readonly string[],
-    options: SpaceReducerOptions = {},
   ): Promise<
-    | { reducer: SpaceReducer; heads: Record<string, string[]>; verified: Map<string, Set<string>> }
+    | { space: PagedSpace; heads: Record<string, string[]>; verified: Map<string, Set<string>> }
     | undefined
   > {
-    const snapshot = await this.loadSnapshot(spaceId)
-    if (!snapshot) return undefined
-    let reducer: SpaceReducer
+    const head = await this.#loadHead(spaceId)
+    if (!head) return undefined
+    const slot = head.slot
+    let space: PagedSpace
     try {
-      reducer = SpaceReducer.restore(snapshot.state, { ...options, spaceId })
+      space = openPagedCheckpoint(head.checkpoint, {
+        spaceId,
+        loadPart: (name) => this.#adapter.load(['checkpoint', spaceId, slot, name]),
+      })
     } catch (cause) {
       if (!(cause instanceof InvalidCheckpointError)) throw cause
-      throw new CorruptStoreError(['snapshot', spaceId], cause.detail, { cause })
+      throw new CorruptStoreError(['checkpoint', spaceId, 'head'], cause.detail, { cause })
     }
     const verified = new Map<string, Set<string>>()
     for (const id of documentIds) verified.set(id, await this.loadVerified(id))
-    return { reducer, heads: snapshot.heads, verified }
+    return { space, heads: head.heads, verified }
   }
 
   /**
@@ -173,7 +211,23 @@ export class VerifiedStore {
 
   async forgetSpace(spaceId: string, documentIds: readonly string[]): Promise<void> {
     await this.#adapter.remove(['snapshot', spaceId])
+    await this.#adapter.removeRange(['checkpoint', spaceId])
     await this.#adapter.removeRange(['part', spaceId])
     for (const id of documentIds) await this.#adapter.removeRange(['verified', id])
   }
+}
+
+function parseHeads(key: readonly string[], value: unknown): Record<string, string[]> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new CorruptStoreError(key, 'bad heads')
+  const heads: Record<string, string[]> = {}
+  for (const [doc, list] of Object.entries(value as Record<string, unknown>)) {
+    if (
+      !Array.isArray(list) ||
+      !list.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))
+    )
+      throw new CorruptStoreError(key, 'bad heads')
+    heads[doc] = list as string[]
+  }
+  return heads
 }
