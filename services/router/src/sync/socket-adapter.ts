@@ -1,6 +1,7 @@
 import { NetworkAdapter } from '@automerge/automerge-repo'
 import type { Message, PeerId, PeerMetadata, StorageId } from '@automerge/automerge-repo'
 import type { Did } from '@hearth/identity'
+import type { EphemeralFrame } from '@hearth/sync'
 import type { WebSocket } from 'ws'
 import { peerIdBelongsTo } from './peer-id.ts'
 import {
@@ -17,6 +18,14 @@ import {
 const PROTOCOL_V1 = '1'
 /** WebSocket close code for a broken rule (RFC 6455 "policy violation"). */
 export const CLOSE_POLICY = 1008
+/** WebSocket close code for a peer over its rate limit (RFC 6455 "try again later"). */
+export const CLOSE_TRY_LATER = 1013
+/** Frames received and not yet handled, per socket: above this the socket is paused. */
+export const MAX_PENDING_FRAMES = 32
+const RESUME_BELOW = 8
+
+/** Whether a frame may go on now, later (its sender's tokens are owed), or not at all. */
+export type Admission = { waitMs: number } | { refuse: string }
 
 /** What the gate decided about a document frame. */
 export type GateOutcome =
@@ -42,6 +51,13 @@ export interface SocketAdapterOptions {
   /** Told about every refused join or frame (metrics, logs). */
   onRefuse?: (refusal: { did: Did; ip: string; reason: string }) => void
   onSessionEnd?: (session: SessionInfo) => void
+  /**
+   * Rate limits for document frames: spends the sender's tokens on receipt; a frame that must
+   * wait is handled that much later, with the socket paused meanwhile (TCP pushes back).
+   */
+  admit?: (session: SessionInfo, frame: DocFrame | UnavailableFrame | PushInFrame) => Admission
+  /** A parsed `hearth-ephemeral` frame from a joined session (the relay checks the rest). */
+  onEphemeral?: (session: SessionInfo, frame: EphemeralFrame) => void
 }
 
 interface Connection {
@@ -51,6 +67,9 @@ interface Connection {
   session: SessionInfo | undefined
   queue: Promise<void>
   open: boolean
+  /** Frames queued behind the gate (bounded: the socket is paused at MAX_PENDING_FRAMES). */
+  pending: number
+  paused: boolean
 }
 
 /**
@@ -64,6 +83,8 @@ interface Connection {
 export class AuthenticatedSocketAdapter extends NetworkAdapter {
   readonly #options: SocketAdapterOptions
   readonly #byPeer = new Map<PeerId, Connection>()
+  /** Live sessions per DID (ephemeral delivery). Bounded by the connection caps per DID. */
+  readonly #byDid = new Map<Did, Set<SessionInfo>>()
   readonly #connections = new Set<Connection>()
   #ready = false
   readonly #readyWaiters: (() => void)[] = []
@@ -99,6 +120,16 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     return this.#byPeer.get(peerId)?.did
   }
 
+  /** Live sessions of one DID. */
+  sessionsOf(did: Did): ReadonlySet<SessionInfo> {
+    return this.#byDid.get(did) ?? new Set()
+  }
+
+  /** DIDs with at least one live session. */
+  get onlineDids(): number {
+    return this.#byDid.size
+  }
+
   /** Live sessions (joined sockets). */
   sessions(): SessionInfo[] {
     return [...this.#byPeer.values()].flatMap((c) => (c.session ? [c.session] : []))
@@ -131,6 +162,8 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
       session: undefined,
       queue: Promise.resolve(),
       open: true,
+      pending: 0,
+      paused: false,
     }
     this.#connections.add(connection)
     socket.binaryType = 'nodebuffer'
@@ -138,16 +171,16 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     socket.on('close', () => this.#closed(connection))
   }
 
-  #refuse(connection: Connection, reason: string): void {
+  #refuse(connection: Connection, reason: string, code = CLOSE_POLICY): void {
     this.#options.onRefuse?.({ did: connection.did, ip: connection.ip, reason })
-    this.#close(connection, reason)
+    this.#close(connection, reason, code)
   }
 
-  #close(connection: Connection, reason: string): void {
+  #close(connection: Connection, reason: string, code = CLOSE_POLICY): void {
     if (!connection.open) return
     connection.open = false
     // Closing code and a short reason only; the socket is ours to end, the process goes on.
-    connection.socket.close(CLOSE_POLICY, reason.slice(0, 120))
+    connection.socket.close(code, reason.slice(0, 120))
     this.#unbind(connection)
   }
 
@@ -161,6 +194,9 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     const session = connection.session
     if (!session || this.#byPeer.get(session.peerId) !== connection) return
     this.#byPeer.delete(session.peerId)
+    const ofDid = this.#byDid.get(session.did)
+    ofDid?.delete(session)
+    if (ofDid?.size === 0) this.#byDid.delete(session.did)
     this.emit('peer-disconnected', { peerId: session.peerId })
     this.#options.onSessionEnd?.(session)
   }
@@ -184,26 +220,55 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     }
     const session = connection.session
     if (!session) return this.#refuse(connection, 'document frame before join')
+    if (parsed.kind === 'ephemeral') {
+      this.#options.onEphemeral?.(session, parsed.frame)
+      return
+    }
     const frame = parsed.frame
     if (frame.senderId !== session.peerId)
       return this.#refuse(connection, 'sender is not the bound peer')
     if (frame.targetId !== this.peerId) return this.#refuse(connection, 'target is not this router')
+    const admission = this.#options.admit?.(session, frame) ?? { waitMs: 0 }
+    if ('refuse' in admission) return this.#refuse(connection, admission.refuse, CLOSE_TRY_LATER)
+    const readyAt = admission.waitMs > 0 ? Date.now() + admission.waitMs : 0
+    connection.pending++
+    if (!connection.paused && (readyAt > 0 || connection.pending >= MAX_PENDING_FRAMES)) {
+      connection.paused = true
+      connection.socket.pause()
+    }
     connection.queue = connection.queue.then(async () => {
-      if (!connection.open) return
-      let outcome: GateOutcome
       try {
-        outcome = await this.#options.gate(session, frame)
-      } catch (error) {
-        // A gate bug costs this connection, never the process.
-        console.error('router: sync gate failed', error)
-        outcome = { action: 'close', reason: 'internal error' }
+        if (readyAt > Date.now())
+          await new Promise((resolve) => setTimeout(resolve, readyAt - Date.now()))
+        await this.#handle(connection, session, frame)
+      } finally {
+        connection.pending--
+        if (connection.paused && connection.pending < RESUME_BELOW) {
+          connection.paused = false
+          connection.socket.resume()
+        }
       }
-      if (!connection.open || this.#byPeer.get(session.peerId) !== connection) return
-      if (outcome.action === 'close') return this.#refuse(connection, outcome.reason)
-      // Our own push frames are the endpoint's to handle; only Repo messages reach the Repo.
-      if (outcome.action === 'forward' && frame.type !== CLIENT_PUSH_TYPE)
-        this.emit('message', frame)
     })
+  }
+
+  async #handle(
+    connection: Connection,
+    session: SessionInfo,
+    frame: DocFrame | UnavailableFrame | PushInFrame,
+  ): Promise<void> {
+    if (!connection.open) return
+    let outcome: GateOutcome
+    try {
+      outcome = await this.#options.gate(session, frame)
+    } catch (error) {
+      // A gate bug costs this connection, never the process.
+      console.error('router: sync gate failed', error)
+      outcome = { action: 'close', reason: 'internal error' }
+    }
+    if (!connection.open || this.#byPeer.get(session.peerId) !== connection) return
+    if (outcome.action === 'close') return this.#refuse(connection, outcome.reason)
+    // Our own push frames are the endpoint's to handle; only Repo messages reach the Repo.
+    if (outcome.action === 'forward' && frame.type !== CLIENT_PUSH_TYPE) this.emit('message', frame)
   }
 
   #join(
@@ -236,6 +301,9 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     const session: SessionInfo = { did: connection.did, ip: connection.ip, peerId }
     connection.session = session
     this.#byPeer.set(peerId, connection)
+    let ofDid = this.#byDid.get(session.did)
+    if (!ofDid) this.#byDid.set(session.did, (ofDid = new Set()))
+    ofDid.add(session)
     const metadata: PeerMetadata = { isEphemeral: frame.peerMetadata?.isEphemeral ?? false }
     // Sync states are stored per storage id: a claimed storage id is scoped to its DID, so
     // nobody can read or overwrite the sync state kept for another user's store.

@@ -6,6 +6,7 @@ import {
   spaceDocumentId,
   SpaceReducer,
   type DocumentRole,
+  type MemberView,
   type SpaceEvent,
   type SpaceId,
   type SpaceMode,
@@ -106,6 +107,16 @@ export class SpaceDirectory {
     if (!entry || entry.mode !== null || entry.creator === undefined) return
     this.#spaces.delete(spaceId)
     this.#pending--
+  }
+
+  /** A space's member (any status), from its reducer; undefined for unknown spaces or DIDs. */
+  member(spaceId: string, did: Did): MemberView | undefined {
+    return this.#spaces.get(spaceId)?.members.get(did)
+  }
+
+  /** A space's members (any status); empty for an unknown space. */
+  members(spaceId: string): ReadonlyMap<Did, MemberView> {
+    return this.#spaces.get(spaceId)?.members ?? new Map()
   }
 
   /** May `did` sync `documentId`? Unknown documents: no. */

@@ -1,5 +1,11 @@
 import { cbor, isValidDocumentId } from '@automerge/automerge-repo'
 import type { DocumentId, PeerId } from '@automerge/automerge-repo'
+import {
+  EPHEMERAL_TYPE,
+  MAX_EPHEMERAL_FRAME_BYTES,
+  parseEphemeral,
+  type EphemeralFrame,
+} from '@hearth/sync'
 import { z } from 'zod'
 import { MAX_PEER_ID_CHARS } from './peer-id.ts'
 
@@ -87,6 +93,7 @@ export type ClientFrame =
   | { kind: 'doc'; frame: DocFrame }
   | { kind: 'unavailable'; frame: UnavailableFrame }
   | { kind: 'push'; frame: PushInFrame }
+  | { kind: 'ephemeral'; frame: EphemeralFrame }
   | { kind: 'ignored'; type: string }
 
 export class MalformedFrameError extends Error {
@@ -110,8 +117,9 @@ function toBytes(data: unknown): Uint8Array {
 export function parseClientFrame(data: unknown, isBinary: boolean): ClientFrame {
   if (!isBinary) throw new MalformedFrameError('text frame')
   let decoded: unknown
+  const bytes = toBytes(data)
   try {
-    decoded = cbor.decode(toBytes(data))
+    decoded = cbor.decode(bytes)
   } catch {
     throw new MalformedFrameError('undecodable CBOR')
   }
@@ -132,6 +140,15 @@ export function parseClientFrame(data: unknown, isBinary: boolean): ClientFrame 
       return { kind: 'push', frame: parse(pushFrame) as PushInFrame }
     case 'doc-unavailable':
       return { kind: 'unavailable', frame: parse(unavailableFrame) as UnavailableFrame }
+    case EPHEMERAL_TYPE: {
+      // Our signed ephemeral messages (see @hearth/sync): shape and caps here, the rest
+      // (signature, membership, replay) in the relay.
+      if (bytes.byteLength > MAX_EPHEMERAL_FRAME_BYTES)
+        throw new MalformedFrameError(`${EPHEMERAL_TYPE}: frame too large`)
+      const result = parseEphemeral(decoded)
+      if (!result.ok) throw new MalformedFrameError(`${EPHEMERAL_TYPE}: ${result.error.reason}`)
+      return { kind: 'ephemeral', frame: result.frame }
+    }
     default:
       return { kind: 'ignored', type: parse(ignoredFrame).type }
   }
