@@ -199,6 +199,12 @@ export type { OutboxEntry, SpaceEntry } from './client/client-store.ts'
 export { LXM_CREATE_TICKET, routerSocketUrl, TicketRequestError } from './client/router-ticket.ts'
 export type { RouterEndpoint, ServiceTokenSource } from './client/router-ticket.ts'
 export { prefixedStore, StoreStorageAdapter } from './store/storage-bridge.ts'
+export {
+  IndexedDbStoreAdapter,
+  IndexedDbStoreError,
+  InvalidStoreValueError,
+} from './store/indexeddb-store-adapter.ts'
+export type { IndexedDbStoreOptions } from './store/indexeddb-store-adapter.ts'
 
 // Ephemeral messages (presence, typing, pokes, call signalling), signed by the sender's device
 export {
