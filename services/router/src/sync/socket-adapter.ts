@@ -56,6 +56,8 @@ export interface SocketAdapterOptions {
    * wait is handled that much later, with the socket paused meanwhile (TCP pushes back).
    */
   admit?: (session: SessionInfo, frame: DocFrame | UnavailableFrame | PushInFrame) => Admission
+  /** A document frame was handled: seconds from receipt (rate-limit wait included). */
+  onHandled?: (frame: DocFrame | UnavailableFrame | PushInFrame, seconds: number) => void
   /** A parsed `hearth-ephemeral` frame from a joined session (the relay checks the rest). */
   onEphemeral?: (session: SessionInfo, frame: EphemeralFrame) => void
 }
@@ -147,6 +149,13 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     connection.socket.send(encodeFrame(frame))
   }
 
+  /** Sends a frame already encoded (the fast path encodes a push once for all its recipients). */
+  sendEncoded(targetId: PeerId, bytes: Uint8Array): void {
+    const connection = this.#byPeer.get(targetId)
+    if (!connection?.open) return
+    connection.socket.send(bytes)
+  }
+
   /** Closes the socket bound to `peerId` (a validator ban, a policy decision). */
   closePeer(peerId: PeerId, reason: string): void {
     const connection = this.#byPeer.get(peerId)
@@ -230,6 +239,7 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     if (frame.targetId !== this.peerId) return this.#refuse(connection, 'target is not this router')
     const admission = this.#options.admit?.(session, frame) ?? { waitMs: 0 }
     if ('refuse' in admission) return this.#refuse(connection, admission.refuse, CLOSE_TRY_LATER)
+    const receivedAt = performance.now()
     const readyAt = admission.waitMs > 0 ? Date.now() + admission.waitMs : 0
     connection.pending++
     if (!connection.paused && (readyAt > 0 || connection.pending >= MAX_PENDING_FRAMES)) {
@@ -241,6 +251,7 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
         if (readyAt > Date.now())
           await new Promise((resolve) => setTimeout(resolve, readyAt - Date.now()))
         await this.#handle(connection, session, frame)
+        this.#options.onHandled?.(frame, (performance.now() - receivedAt) / 1000)
       } finally {
         connection.pending--
         if (connection.paused && connection.pending < RESUME_BELOW) {
