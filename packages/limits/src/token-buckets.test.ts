@@ -50,6 +50,19 @@ describe('TokenBuckets', () => {
     expect(buckets.size).toBe(1)
   })
 
+  it('reserve on credit: a wait as long as the tokens take, refused beyond the longest wait', () => {
+    let now = 0
+    const buckets = new TokenBuckets({ capacity: 2, refillPerSecond: 10, now: () => now })
+    expect(buckets.reserve('a', 2, 1000)).toEqual({ ok: true, waitMs: 0 })
+    expect(buckets.reserve('a', 1, 1000)).toEqual({ ok: true, waitMs: 100 })
+    expect(buckets.reserve('a', 5, 1000)).toEqual({ ok: true, waitMs: 600 })
+    // 6 tokens owed: 10 more would be 1.6 s away.
+    expect(buckets.reserve('a', 10, 1000)).toEqual({ ok: false, retryAfterSeconds: 2 })
+    now += 600 // the debt is paid off
+    expect(buckets.reserve('a', 1, 1000)).toEqual({ ok: true, waitMs: 100 })
+    expect(buckets.take('a').ok).toBe(false)
+  })
+
   it('refuse a nonsensical configuration', () => {
     expect(() => new TokenBuckets({ capacity: 0, refillPerSecond: 1 })).toThrow(RangeError)
     expect(() => new TokenBuckets({ capacity: 1, refillPerSecond: 0 })).toThrow(RangeError)

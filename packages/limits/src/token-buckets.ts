@@ -68,6 +68,38 @@ export class TokenBuckets {
     }
   }
 
+  /**
+   * Takes `cost` tokens now or on credit (the bucket goes into debt): says how long the caller
+   * should wait before acting, as if it had waited for the tokens. Refused, taking nothing,
+   * when that wait would exceed `maxWaitMs` (so a debt, too, is bounded).
+   */
+  reserve(
+    key: string,
+    cost: number,
+    maxWaitMs: number,
+  ): { ok: true; waitMs: number } | { ok: false; retryAfterSeconds: number } {
+    const now = this.#now()
+    const { capacity, refillPerSecond } = this.config
+    let bucket = this.#buckets.get(key)
+    if (!bucket) {
+      if (this.#buckets.size >= this.maxKeys) this.#dropIdle(now)
+      if (this.#buckets.size >= this.maxKeys) return { ok: false, retryAfterSeconds: 1 }
+      bucket = { tokens: capacity, at: now }
+      this.#buckets.set(key, bucket)
+    }
+    bucket.tokens = Math.min(
+      capacity,
+      bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * refillPerSecond,
+    )
+    bucket.at = now
+    const after = bucket.tokens - cost
+    const waitMs = after >= 0 ? 0 : Math.ceil((-after / refillPerSecond) * 1000)
+    if (waitMs > maxWaitMs)
+      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) }
+    bucket.tokens = after
+    return { ok: true, waitMs }
+  }
+
   #dropIdle(now: number): void {
     const { capacity, refillPerSecond } = this.config
     for (const [key, b] of this.#buckets)

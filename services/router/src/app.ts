@@ -3,6 +3,7 @@ import { bearerToken, JtiReplayCache, verifyServiceJwt } from '@hearth/identity/
 import { Hono, type Context } from 'hono'
 import { RateLimitedError, toHttpError } from './errors.ts'
 import type { TokenBuckets } from './limits.ts'
+import type { Logger } from './log.ts'
 import type { RouterMetrics } from './metrics.ts'
 import type { TicketStore } from './tickets.ts'
 
@@ -16,6 +17,8 @@ export interface RouterAppDeps {
   tickets: TicketStore
   ticketBuckets: TokenBuckets
   metrics: RouterMetrics
+  /** Structured logs (no tokens, no bodies). Default: none. */
+  log?: Logger
   /** Client IP as the socket saw it (the router sits at the edge, or behind a proxy that rewrites it). */
   clientIp: (c: Context) => string
   replayCache?: JtiReplayCache
@@ -65,7 +68,7 @@ export function createRouterApp(deps: RouterAppDeps): Hono {
   app.onError((err, c) => {
     const { status, body, headers } = toHttpError(err)
     deps.metrics.rejections.inc({ reason: body.error })
-    if (status === 500) console.error('router: unexpected error', err)
+    if (status === 500) deps.log?.error('http.unexpected-error', { path: c.req.path }, err)
     for (const [k, v] of Object.entries(headers ?? {})) c.header(k, v)
     return c.json(body, status)
   })

@@ -24,7 +24,32 @@ export function createRouterMetrics() {
     }),
     messages: new Counter({
       name: 'hearth_router_messages_total',
-      help: 'Sync frames received',
+      help: 'Document frames received (sync, request, doc-unavailable, hearth-changes), by type',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    frameSeconds: new Histogram({
+      name: 'hearth_router_frame_seconds',
+      help: 'Time from receiving a document frame to handing it on (rate-limit wait, access, load)',
+      labelNames: ['type'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    }),
+    ephemeralRelayed: new Counter({
+      name: 'hearth_router_ephemeral_delivered_total',
+      help: 'Signed ephemeral frames delivered (one per receiving session)',
+      registers: [registry],
+    }),
+    ephemeralDropped: new Counter({
+      name: 'hearth_router_ephemeral_dropped_total',
+      help: 'Signed ephemeral frames dropped, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    ephemeralSeconds: new Histogram({
+      name: 'hearth_router_ephemeral_seconds',
+      help: 'Time from receiving an ephemeral frame to relaying it (signature check included)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers: [registry],
     }),
     deliveryLatency: new Histogram({

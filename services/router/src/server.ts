@@ -8,6 +8,7 @@ import { serviceIdentity, type Did, type ServiceIdentity } from '@hearth/identit
 import { WebSocketServer, type WebSocket } from 'ws'
 import { createRouterApp, SYNC_PATH } from './app.ts'
 import { ConnectionCaps, TokenBuckets } from './limits.ts'
+import { createLogger, type Logger } from './log.ts'
 import { createRouterMetrics, type RouterMetrics } from './metrics.ts'
 import { TICKET_TTL_MS, TicketError, TicketStore } from './tickets.ts'
 
@@ -21,6 +22,8 @@ export interface SyncPeer {
 export interface SyncEndpoint {
   accept(socket: WebSocket, peer: SyncPeer): void
   close?(): Promise<void>
+  /** Given the router's metrics and logger when the router starts. */
+  attach?(context: { metrics: RouterMetrics; log: Logger }): void
 }
 
 export interface RouterLimits {
@@ -59,6 +62,10 @@ export interface RouterOptions {
   endpoint: SyncEndpoint
   /** Ticket lifetime; at most 30 s (the default). */
   ticketTtlMs?: number
+  /** Structured logs (default: JSON lines on stdout at `info`). */
+  log?: Logger
+  /** Metrics registry to use (default: a new one); pass it to share with the sync endpoint. */
+  metrics?: RouterMetrics
   /** Tests only: resolve signing keys without the PLC. */
   getSigningKey?: (iss: string, forceRefresh: boolean) => Promise<string>
 }
@@ -67,6 +74,7 @@ export interface RunningRouter {
   url: string
   identity: ServiceIdentity
   metrics: RouterMetrics
+  log: Logger
   tickets: TicketStore
   close(): Promise<void>
 }
@@ -81,7 +89,9 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits }
-  const metrics = createRouterMetrics()
+  const metrics = options.metrics ?? createRouterMetrics()
+  const log = options.log ?? createLogger()
+  options.endpoint.attach?.({ metrics, log })
   const tickets = new TicketStore({
     ttlMs: Math.min(options.ticketTtlMs ?? TICKET_TTL_MS, TICKET_TTL_MS),
   })
@@ -124,6 +134,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       refillPerSecond: limits.ticketsPerSecond,
     }),
     metrics,
+    log,
     clientIp: (c) => getConnInfo(c).remote.address ?? 'unknown',
   })
 
@@ -145,11 +156,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     } catch (err) {
       const reason = err instanceof TicketError ? err.reason : 'BadTicket'
       metrics.rejections.inc({ reason })
+      log.info('upgrade.refused', { ip, reason })
       return refuseUpgrade(socket, 401, reason)
     }
     const slot = caps.acquire(did, ip)
     if (!slot.ok) {
       metrics.rejections.inc({ reason: slot.reason })
+      log.info('upgrade.refused', { did, ip, reason: slot.reason })
       return refuseUpgrade(socket, 429, slot.reason)
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -165,7 +178,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         options.endpoint.accept(ws, { did, ip })
       } catch (err) {
         // A sync layer bug must cost one connection, never the process.
-        console.error('router: sync endpoint failed to accept a connection', err)
+        log.error('connection.accept-failed', { did }, err)
         ws.close(1011, 'internal error')
       }
     })
@@ -188,6 +201,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     url: identity.url,
     identity,
     metrics,
+    log,
     tickets,
     async close() {
       clearInterval(keepalive)

@@ -58,6 +58,8 @@ export interface SocketAdapterOptions {
   admit?: (session: SessionInfo, frame: DocFrame | UnavailableFrame | PushInFrame) => Admission
   /** A document frame was handled: seconds from receipt (rate-limit wait included). */
   onHandled?: (frame: DocFrame | UnavailableFrame | PushInFrame, seconds: number) => void
+  /** An internal failure that cost one connection (logs). */
+  onError?: (event: string, did: Did, error: unknown) => void
   /** A parsed `hearth-ephemeral` frame from a joined session (the relay checks the rest). */
   onEphemeral?: (session: SessionInfo, frame: EphemeralFrame) => void
 }
@@ -273,7 +275,7 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
       outcome = await this.#options.gate(session, frame)
     } catch (error) {
       // A gate bug costs this connection, never the process.
-      console.error('router: sync gate failed', error)
+      this.#options.onError?.('gate.failed', session.did, error)
       outcome = { action: 'close', reason: 'internal error' }
     }
     if (!connection.open || this.#byPeer.get(session.peerId) !== connection) return

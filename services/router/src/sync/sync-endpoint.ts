@@ -19,9 +19,11 @@ import {
 } from '@hearth/sync'
 import type { Registry } from 'prom-client'
 import type { WebSocket } from 'ws'
+import { SessionGuard, type FrameLimits } from '../limits-frames.ts'
 import type { SyncEndpoint, SyncPeer } from '../server.ts'
 import { openRouterStorage } from '../storage/router-storage.ts'
 import type { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
+import type { EphemeralLimits } from './ephemeral-relay.ts'
 import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
 import { SpaceDirectory } from './space-directory.ts'
 import { CLIENT_PUSH_TYPE, type DocFrame, type PushInFrame, type UnavailableFrame } from './wire.ts'
@@ -90,6 +92,9 @@ export interface SyncEndpointOptions {
   peerId?: PeerId
   onReject?: (rejection: PeerRejection & { did: Did | undefined }) => void
   onRefuse?: (refusal: { did: Did; ip: string; reason: string }) => void
+  /** Rate limits on document frames and on ephemeral messages (README, "Limits"). */
+  frameLimits?: Partial<FrameLimits>
+  ephemeralLimits?: Partial<EphemeralLimits>
 }
 
 export interface HearthSyncEndpoint extends SyncEndpoint {
@@ -97,6 +102,8 @@ export interface HearthSyncEndpoint extends SyncEndpoint {
   readonly peerId: PeerId
   readonly spaces: SpaceDirectory
   readonly adapter: AuthenticatedSocketAdapter
+  /** Rate limits, the ephemeral relay, counting and logging of refusals. */
+  readonly guard: SessionGuard
   close(): Promise<void>
 }
 
@@ -159,6 +166,18 @@ export async function createSyncEndpoint(
       ...(options.registry ? { registry: options.registry } : {}),
     })
   const spaces = new SpaceDirectory()
+  const guard = new SessionGuard({
+    spaceOf: (documentId) => spaces.resolve(documentId)?.spaceId,
+    members: (spaceId) => spaces.members(spaceId),
+    sessionsOf: (did) => adapter.sessionsOf(did),
+    send: (target, frame) => adapter.sendFrame(target, frame),
+    ...(options.frameLimits ? { frameLimits: options.frameLimits } : {}),
+    ...(options.ephemeralLimits ? { ephemeralLimits: options.ephemeralLimits } : {}),
+  })
+  const onReject = (rejection: PeerRejection & { did: Did | undefined }): void => {
+    guard.rejected(rejection)
+    options.onReject?.(rejection)
+  }
   // Replies for documents a peer may not see (or that do not exist), computed against an
   // empty document: the same bytes either way, so nothing tells the two apart.
   const blankStates = new Map<PeerId, Map<DocumentId, A.SyncState>>()
@@ -183,7 +202,7 @@ export async function createSyncEndpoint(
   const adapter: AuthenticatedSocketAdapter = new AuthenticatedSocketAdapter({
     gate: (session, frame) => gate(session, frame),
     isBanned: (id) => validating.bannedPeers.has(id) || pushBanned.has(id),
-    ...(options.onRefuse ? { onRefuse: options.onRefuse } : {}),
+    ...guard.adapterHooks(options.onRefuse),
     onSessionEnd: (session) => {
       blankStates.delete(session.peerId)
       for (const documentId of subscribedTo.get(session.peerId) ?? []) {
@@ -222,7 +241,7 @@ export async function createSyncEndpoint(
       const role = rejection.documentId && spaces.resolve(rejection.documentId)
       if (role && role.kind === 'space' && rejection.kind !== 'missing-deps')
         spaces.abandonCreation(role.spaceId)
-      options.onReject?.({ ...rejection, did: adapter.didOf(rejection.peerId) })
+      onReject({ ...rejection, did: adapter.didOf(rejection.peerId) })
     },
     closePeer: (id, rejection) => adapter.closePeer(id, `rejected: ${rejection.reason}`),
     // A peer missing dependencies starts over with a fresh sync state on both sides.
@@ -231,7 +250,7 @@ export async function createSyncEndpoint(
   spaces.onSpaceCreated = (spaceId) => {
     void storage
       .save([...SPACE_INDEX, spaceId], new TextEncoder().encode(spaceId))
-      .catch((error: unknown) => console.error('router: space index write failed', error))
+      .catch((error: unknown) => guard.log.error('storage.space-index-failed', { spaceId }, error))
   }
   // A ban or a leave must stop sync with that member at once, not at their next message. Only
   // that space's documents are re-checked, and only removals matter (a newly allowed peer asks).
@@ -358,7 +377,7 @@ export async function createSyncEndpoint(
           : { kind: 'invalid' as const, reason: 'undecodable pushed changes', hash: undefined }
       if (rejection.kind === 'missing-deps') return { action: 'handled' }
       pushBanned.add(session.peerId)
-      options.onReject?.({ ...rejection, peerId: session.peerId, documentId, did: session.did })
+      onReject({ ...rejection, peerId: session.peerId, documentId, did: session.did })
       return { action: 'close', reason: `rejected: ${rejection.reason}` }
     }
     handle.update((doc) => A.applyChanges(doc, changes)[0])
@@ -406,7 +425,7 @@ export async function createSyncEndpoint(
       push(message.senderId, documentId, hashes, changes)
     } catch (error) {
       // The push is an optimisation: Automerge sync still delivers.
-      console.error('router: push failed', error)
+      guard.log.error('push.failed', { documentId }, error)
     }
     void acknowledge(message.senderId, documentId, hashes).catch(() => undefined)
   })
@@ -515,6 +534,8 @@ export async function createSyncEndpoint(
     peerId,
     spaces,
     adapter,
+    guard,
+    attach: (context) => guard.attach(context),
     accept(socket: WebSocket, peer: SyncPeer) {
       adapter.accept(socket, peer.did, peer.ip)
     },

@@ -1,0 +1,186 @@
+import type { DocumentId, PeerId } from '@automerge/automerge-repo'
+import type { Did } from '@hearth/identity'
+import { TokenBuckets } from '@hearth/limits'
+import type { EphemeralFrame, MemberView, PeerRejection } from '@hearth/sync'
+import { silentLogger, type Logger } from './log.ts'
+import type { RouterMetrics } from './metrics.ts'
+import {
+  EphemeralRelay,
+  type EphemeralDropReason,
+  type EphemeralLimits,
+} from './sync/ephemeral-relay.ts'
+import type { Admission, SessionInfo, SocketAdapterOptions } from './sync/socket-adapter.ts'
+import type { DocFrame, PushInFrame, UnavailableFrame } from './sync/wire.ts'
+
+/** Rate limits on document frames (sync, request, doc-unavailable, client pushes). */
+export interface FrameLimits {
+  /** Per DID, all its sockets together: burst and refill per second, in frame units. */
+  perDidBurst: number
+  perDidPerSecond: number
+  /** Per space (all documents of the space, every DID together). */
+  perSpaceBurst: number
+  perSpacePerSecond: number
+  /** A frame costs 1 unit plus 1 per this many bytes of payload. */
+  bytesPerUnit: number
+  /** A frame owed more than this long is refused (the socket closes with 1013). */
+  maxWaitMs: number
+  /** Rate-limit keys (DIDs, spaces) tracked at once. */
+  maxKeys: number
+}
+
+export const DEFAULT_FRAME_LIMITS: FrameLimits = {
+  perDidBurst: 1000,
+  perDidPerSecond: 200,
+  perSpaceBurst: 5000,
+  perSpacePerSecond: 1000,
+  bytesPerUnit: 16 * 1024,
+  maxWaitMs: 10_000,
+  maxKeys: 100_000,
+}
+
+type AnyDocFrame = DocFrame | UnavailableFrame | PushInFrame
+
+/** A refusal's free-text reason as a small fixed set of metric labels. */
+export function refusalLabel(reason: string): string {
+  if (reason.startsWith('malformed frame')) return 'malformed-frame'
+  if (reason.startsWith('rejected:')) return 'rejected-change'
+  if (reason.startsWith('rate limit')) return 'rate-limited'
+  if (reason.startsWith('peer id') || reason.includes('join')) return 'bad-join'
+  if (reason === 'resync') return 'resync'
+  if (reason.startsWith('replaced')) return 'replaced'
+  if (reason === 'internal error') return 'internal-error'
+  return 'policy'
+}
+
+export interface SessionGuardOptions {
+  /** Document → space, for per-space buckets. */
+  spaceOf: (documentId: DocumentId) => string | undefined
+  members: (spaceId: string) => ReadonlyMap<Did, MemberView>
+  sessionsOf: (did: Did) => Iterable<SessionInfo>
+  send: (peerId: PeerId, frame: object) => void
+  frameLimits?: Partial<FrameLimits>
+  ephemeralLimits?: Partial<EphemeralLimits>
+  now?: () => number
+}
+
+/**
+ * What stands between a peer and the router's resources, beside access control: rate limits
+ * per DID and per space on document frames, the ephemeral relay, and the counting and logging
+ * of every refusal. The sync endpoint plugs `adapterHooks` into its socket adapter; the
+ * router `attach`es its metrics and logger when it starts.
+ */
+export class SessionGuard {
+  readonly ephemeral: EphemeralRelay
+  readonly limits: FrameLimits
+  #metrics: RouterMetrics | undefined
+  #log: Logger = silentLogger
+  readonly #options: SessionGuardOptions
+  readonly #byDid: TokenBuckets
+  readonly #bySpace: TokenBuckets
+
+  constructor(options: SessionGuardOptions) {
+    this.#options = options
+    this.limits = { ...DEFAULT_FRAME_LIMITS, ...options.frameLimits }
+    const now = options.now ?? Date.now
+    this.#byDid = new TokenBuckets({
+      capacity: this.limits.perDidBurst,
+      refillPerSecond: this.limits.perDidPerSecond,
+      maxKeys: this.limits.maxKeys,
+      now,
+    })
+    this.#bySpace = new TokenBuckets({
+      capacity: this.limits.perSpaceBurst,
+      refillPerSecond: this.limits.perSpacePerSecond,
+      maxKeys: this.limits.maxKeys,
+      now,
+    })
+    this.ephemeral = new EphemeralRelay({
+      members: options.members,
+      sessionsOf: options.sessionsOf,
+      send: options.send,
+      ...(options.ephemeralLimits ? { limits: options.ephemeralLimits } : {}),
+      now,
+      onDrop: (reason, session) => this.#ephemeralDropped(reason, session),
+      onRelay: (_frame, deliveries, seconds) => {
+        this.#metrics?.ephemeralRelayed.inc(deliveries)
+        this.#metrics?.ephemeralSeconds.observe(seconds)
+      },
+    })
+  }
+
+  get log(): Logger {
+    return this.#log
+  }
+
+  attach(context: { metrics?: RouterMetrics; log?: Logger }): void {
+    if (context.metrics) this.#metrics = context.metrics
+    if (context.log) this.#log = context.log
+  }
+
+  /** Spends the sender's tokens (its DID, then the document's space) for one frame. */
+  admit(session: SessionInfo, frame: AnyDocFrame): Admission {
+    this.#metrics?.messages.inc({ type: frame.type })
+    const bytes =
+      'data' in frame
+        ? frame.data.byteLength
+        : 'changes' in frame
+          ? frame.changes.reduce((n, c) => n + c.byteLength, 0)
+          : 0
+    const cost = 1 + Math.floor(bytes / this.limits.bytesPerUnit)
+    const byDid = this.#byDid.reserve(session.did, cost, this.limits.maxWaitMs)
+    if (!byDid.ok) return this.#limited(session, 'did')
+    let waitMs = byDid.waitMs
+    const spaceId = this.#options.spaceOf(frame.documentId)
+    if (spaceId !== undefined) {
+      const bySpace = this.#bySpace.reserve(spaceId, cost, this.limits.maxWaitMs)
+      if (!bySpace.ok) return this.#limited(session, 'space')
+      waitMs = Math.max(waitMs, bySpace.waitMs)
+    }
+    if (waitMs > 0) this.#metrics?.rejections.inc({ reason: 'rate-delayed' })
+    return { waitMs }
+  }
+
+  /** The hooks for `AuthenticatedSocketAdapter` (chaining the caller's own `onRefuse`). */
+  adapterHooks(
+    onRefuse?: SocketAdapterOptions['onRefuse'],
+  ): Pick<SocketAdapterOptions, 'admit' | 'onEphemeral' | 'onRefuse' | 'onHandled' | 'onError'> {
+    return {
+      onError: (event, did, error) => this.#log.error(event, { did }, error),
+      admit: (session, frame) => this.admit(session, frame),
+      onEphemeral: (session, frame: EphemeralFrame) => {
+        this.ephemeral.receive(session, frame).catch((error: unknown) => {
+          this.#log.error('ephemeral.failed', { did: session.did }, error)
+        })
+      },
+      onRefuse: (refusal) => {
+        const reason = refusalLabel(refusal.reason)
+        this.#metrics?.rejections.inc({ reason })
+        this.#log.info('socket.refused', { did: refusal.did, reason })
+        onRefuse?.(refusal)
+      },
+      onHandled: (frame, seconds) =>
+        this.#metrics?.frameSeconds.observe({ type: frame.type }, seconds),
+    }
+  }
+
+  /** A validator rejection (an invalid change): counted and logged, never its contents. */
+  rejected(rejection: PeerRejection & { did: Did | undefined }): void {
+    this.#metrics?.rejections.inc({ reason: `change-${rejection.kind}` })
+    this.#log.warn('change.rejected', {
+      did: rejection.did,
+      kind: rejection.kind,
+      reason: rejection.reason.slice(0, 200),
+    })
+  }
+
+  #limited(session: SessionInfo, scope: 'did' | 'space'): Admission {
+    this.#metrics?.rejections.inc({ reason: `rate-limited-${scope}` })
+    this.#log.warn('frame.rate-limited', { did: session.did, reason: scope })
+    return { refuse: `rate limit exceeded (${scope})` }
+  }
+
+  #ephemeralDropped(reason: EphemeralDropReason, session: SessionInfo): void {
+    this.#metrics?.ephemeralDropped.inc({ reason })
+    this.#log.info('ephemeral.dropped', { did: session.did, reason })
+  }
+}
