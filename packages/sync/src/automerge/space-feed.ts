@@ -1,5 +1,5 @@
 import type { DocHandle, DocumentId } from '@automerge/automerge-repo'
-import { parseSignedEvent } from '../events/codec.ts'
+import { parseEventEnvelope } from '../events/codec.ts'
 import type { SpaceEvent, SpaceId } from '../events/schema.ts'
 import { SpaceReducer } from '../reducer/space-reducer.ts'
 import type { SpaceReducerOptions } from '../reducer/space-reducer.ts'
@@ -12,8 +12,8 @@ import { parseBucketKey } from './layout.ts'
  * Buckets are single-writer and every change inserts its events at the head (chained), so
  * the entries a bucket gained since the last look are exactly its first `length - seen`.
  * Signatures were verified by the validator at ingress (and local writes are our own), so
- * entries are only parsed here; the reducer keeps events with missing parents waiting,
- * bounded by `maxPending`.
+ * entries are only parsed here (the envelope: kinds and bodies are the reducer's to judge,
+ * as at ingress); the reducer keeps events with missing parents waiting, bounded by `maxPending`.
  */
 export class SpaceEventFeed {
   readonly reducer: SpaceReducer
@@ -47,7 +47,7 @@ export class SpaceEventFeed {
       // Newest changes sit at the head; within a change, events keep their order.
       for (const entry of list.slice(0, list.length - seen).reverse()) {
         const bytes = base64urlDecode(String(entry))
-        const parsed = bytes && parseSignedEvent(bytes)
+        const parsed = bytes && parseEventEnvelope(bytes)
         if (parsed && parsed.ok) fresh.push(parsed.event)
         else this.#unreadable++
       }

@@ -3,6 +3,7 @@ import { sha256 } from '@noble/hashes/sha2'
 import { utf8 } from '@hearth/identity'
 import {
   bodySchemas,
+  envelopeWireSchema,
   MAX_EVENT_BYTES,
   wireSchema,
   type EventId,
@@ -150,7 +151,65 @@ export function parseSignedEvent(input: unknown, expectedId?: string): ParseResu
   const id = base32Encode(eventIdBytes(bytes)) as EventId
   if (expectedId !== undefined && expectedId !== id)
     return fail('id-mismatch', `expected ${expectedId.slice(0, 60)}, computed ${id}`)
+  const event = { ...unsigned, id, sig: wire.data.s } as SpaceEvent
+  bodyChecked.add(event)
+  return { ok: true, event }
+}
+
+/** Events whose kind is known and whose body passed its schema (parsed here, never mutated). */
+const bodyChecked = new WeakSet<object>()
+
+/**
+ * Parses the envelope only: size, the wire shape with any kind name and any DAG-CBOR body, the
+ * genesis shape, and the id (computed over the body as sent). What ingress checks, so a newer
+ * peer's kinds and body fields do not split older peers. The event's `kind` and `body` are
+ * then unchecked: `bodyProblem` (the reducer) judges them.
+ */
+export function parseEventEnvelope(input: unknown, expectedId?: string): ParseResult {
+  let decoded: unknown = input
+  if (input instanceof Uint8Array) {
+    if (input.length > MAX_EVENT_BYTES)
+      return fail('oversized', `${input.length} bytes > ${MAX_EVENT_BYTES}`)
+    try {
+      decoded = dagCbor.decode(input)
+    } catch (cause) {
+      return fail('malformed', 'not canonical DAG-CBOR', cause)
+    }
+  }
+  const wire = envelopeWireSchema.safeParse(decoded)
+  if (!wire.success) return fail('schema', summarise(wire.error))
+  const e = wire.data.e
+  const isGenesis = e.kind === 'genesis'
+  if (isGenesis !== (e.space === null))
+    return fail('genesis-shape', 'space is null for, and only for, genesis')
+  if (isGenesis !== (e.parents.length === 0))
+    return fail('genesis-shape', 'parents are empty for, and only for, genesis')
+  const unsigned = { ...e } as unknown as UnsignedEvent
+  let bytes: Uint8Array
+  try {
+    bytes = encodeUnsignedEvent(unsigned)
+  } catch (cause) {
+    return fail('malformed', 'not encodable as DAG-CBOR', cause)
+  }
+  if (bytes.length + 80 > MAX_EVENT_BYTES)
+    return fail('oversized', `${bytes.length} bytes > ${MAX_EVENT_BYTES}`)
+  const id = base32Encode(eventIdBytes(bytes)) as EventId
+  if (expectedId !== undefined && expectedId !== id)
+    return fail('id-mismatch', `expected ${expectedId.slice(0, 60)}, computed ${id}`)
   return { ok: true, event: { ...unsigned, id, sig: wire.data.s } as SpaceEvent }
+}
+
+/**
+ * Why the reducer cannot apply an event whose envelope is valid: its kind is unknown to this
+ * version, or its body fails the kind's schema. Null if neither. A pure function of the event,
+ * so every replica of every version that knows the kind judges it the same.
+ */
+export function bodyProblem(event: SpaceEvent): 'unknown-kind' | 'malformed-body' | null {
+  if (bodyChecked.has(event)) return null
+  if (!Object.hasOwn(bodySchemas, event.kind)) return 'unknown-kind'
+  if (!bodySchemas[event.kind].safeParse(event.body).success) return 'malformed-body'
+  bodyChecked.add(event)
+  return null
 }
 
 function summarise(error: {

@@ -182,8 +182,20 @@ const envelope = z.strictObject({
   body: z.unknown(),
 })
 
+const signature = z
+  .instanceof(Uint8Array)
+  .refine((s) => s.length === 64, 'signature must be 64 bytes')
+
 /** The wire form: DAG-CBOR of `{ e: unsigned event, s: 64-byte signature }`. */
-export const wireSchema = z.strictObject({
-  e: envelope,
-  s: z.instanceof(Uint8Array).refine((s) => s.length === 64, 'signature must be 64 bytes'),
+export const wireSchema = z.strictObject({ e: envelope, s: signature })
+
+/**
+ * What every peer, of any version, checks at ingress: the wire form with any kind name and any
+ * body. Kinds and body fields added later must not split older peers; the reducer judges the
+ * kind and the body (an unknown kind or a body that fails its schema is an invalid event).
+ */
+export const KIND_PATTERN = /^[a-z][a-z0-9]{0,31}(?:[.-][a-z0-9]{1,31}){0,3}$/
+export const envelopeWireSchema = z.strictObject({
+  e: envelope.extend({ kind: z.string().max(64).regex(KIND_PATTERN, 'expected a kind name') }),
+  s: signature,
 })

@@ -5,6 +5,7 @@ import {
   EVENT_SIG_DOMAIN,
   eventIdToBytes,
   EventParseError,
+  parseEventEnvelope,
   parseSignedEvent,
   type ParseResult,
 } from './codec.ts'
@@ -88,6 +89,24 @@ export function verifySpaceEvent(event: SpaceEvent): Promise<boolean> {
 /** Parse and verify in one step: what every peer does with an event it did not make. */
 export async function openSignedEvent(input: unknown, expectedId?: string): Promise<ParseResult> {
   const parsed = parseSignedEvent(input, expectedId)
+  if (!parsed.ok) return parsed
+  if (!(await verifySpaceEvent(parsed.event)))
+    return {
+      ok: false,
+      error: new EventParseError(
+        'bad-signature',
+        `event ${parsed.event.id} is not signed by ${parsed.event.key}`,
+      ),
+    }
+  return parsed
+}
+
+/**
+ * Parse the envelope and verify the signature, leaving kind and body to the reducer
+ * (`parseEventEnvelope`): the ingress check, the same for every version.
+ */
+export async function openEventEnvelope(input: unknown, expectedId?: string): Promise<ParseResult> {
+  const parsed = parseEventEnvelope(input, expectedId)
   if (!parsed.ok) return parsed
   if (!(await verifySpaceEvent(parsed.event)))
     return {

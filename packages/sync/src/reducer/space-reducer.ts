@@ -1,4 +1,5 @@
 import type { Did } from '@hearth/identity'
+import { bodyProblem } from '../events/codec.ts'
 import { AUTHORITY_KINDS, type EventId, type SpaceEvent, type SpaceId } from '../events/schema.ts'
 import { Authority, type Filter } from './authority.ts'
 import {
@@ -101,6 +102,12 @@ export class SpaceReducer implements EventGraph {
   /** Missing parent -> events waiting for it. */
   private readonly waitingOn = new Map<EventId, EventId[]>()
   private readonly rejected = new Map<EventId, InvalidEntry>()
+  /**
+   * Ordered events this version cannot apply: an unknown kind, or a body that fails its
+   * schema (ingress checks the envelope and signature only). They keep their place in the
+   * graph (later events may name them as parents) and are never applied.
+   */
+  private readonly unreadable = new Map<EventId, InvalidEntry>()
   private invalid = new Map<EventId, InvalidEntry>()
   private pending = new Map<EventId, PendingReason>()
   private authorityViews: Pick<SpaceState, 'members' | 'proposals'> | null = null
@@ -257,6 +264,15 @@ export class SpaceReducer implements EventGraph {
 
   private process(e: SpaceEvent): void {
     const at = this.ords.get(e.id)!
+    const problem = bodyProblem(e)
+    if (problem) {
+      const entry: InvalidEntry = { reason: problem, kind: e.kind, author: e.author }
+      this.unreadable.set(e.id, entry)
+      this.invalid.set(e.id, entry)
+      // Content that named it as a target is judged again, as a replay would judge it.
+      if (!this.dirty) this.content.wake(e.id)
+      return
+    }
     if (!AUTHORITY_KINDS.has(e.kind)) {
       const last = this.lastContent.get(e.author)
       if (!last || compareOrd(at, last) > 0) this.lastContent.set(e.author, at)
@@ -355,11 +371,12 @@ export class SpaceReducer implements EventGraph {
     const authorityEvents: Array<[SpaceEvent, Ord]> = []
     const contentEvents: Array<[SpaceEvent, Ord]> = []
     for (const at of order) {
+      if (this.unreadable.has(at.id)) continue
       const e = this.events.get(at.id)!
       if (AUTHORITY_KINDS.has(e.kind)) authorityEvents.push([e, at])
       else contentEvents.push([e, at])
     }
-    this.invalid = new Map(this.rejected)
+    this.invalid = new Map([...this.rejected, ...this.unreadable])
     this.pending = new Map()
     for (const id of this.waitingCount.keys()) this.pending.set(id, 'missing-parents')
     this.authorityViews = null

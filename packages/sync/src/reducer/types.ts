@@ -16,6 +16,10 @@ export type MemberStatus = 'invited' | 'member' | 'left' | 'banned'
 
 export type InvalidReason =
   | 'wrong-space'
+  /** A kind this version does not know (a newer peer's): stored and synced, never applied. */
+  | 'unknown-kind'
+  /** A known kind whose body fails its schema. */
+  | 'malformed-body'
   | 'second-genesis'
   | 'filtered-by-ban'
   | 'filtered-by-revocation'
@@ -52,7 +56,8 @@ export type InvalidReason =
 
 export interface InvalidEntry {
   readonly reason: InvalidReason
-  readonly kind: EventKind
+  /** The event's kind; for 'unknown-kind', the kind name as sent. */
+  readonly kind: EventKind | (string & {})
   readonly author: Did
 }
 
