@@ -38,12 +38,20 @@ export {
   EVENT_SIG_DOMAIN,
   eventIdToBytes,
   EventParseError,
+  bodyProblem,
   isKind,
+  parseEventEnvelope,
   parseSignedEvent,
   unsignedFields,
 } from './events/codec.ts'
 export type { EventParseReason, ParseResult } from './events/codec.ts'
-export { normaliseParents, openSignedEvent, signEvent, verifySpaceEvent } from './events/sign.ts'
+export {
+  normaliseParents,
+  openEventEnvelope,
+  openSignedEvent,
+  signEvent,
+  verifySpaceEvent,
+} from './events/sign.ts'
 export type { EventDraft, EventSigner } from './events/sign.ts'
 
 // Reducer: the state of a space as a pure function of its events

@@ -2,7 +2,7 @@ import type { DocumentId } from '@automerge/automerge-repo'
 import type { Did } from '@hearth/identity'
 import {
   DocumentRegistry,
-  parseSignedEvent,
+  parseEventEnvelope,
   spaceDocumentId,
   SpaceReducer,
   type DocumentRole,
@@ -148,8 +148,10 @@ export class SpaceDirectory {
     }
     const parsed: SpaceEvent[] = []
     for (const bytes of events) {
-      // Signatures were verified by the validator at ingress (or before storage).
-      const result = parseSignedEvent(bytes)
+      // Signatures were verified by the validator at ingress (or before storage). Envelopes
+      // only: an event of a kind this version does not know keeps its place in the graph
+      // (the reducer lists it as invalid), so the events after it are not left waiting.
+      const result = parseEventEnvelope(bytes)
       if (result.ok) parsed.push(result.event)
     }
     if (parsed.length === 0) return
