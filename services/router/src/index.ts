@@ -50,3 +50,15 @@ export { MAX_PUSH_CHANGES, PUSH_TYPE } from './sync/sync-endpoint.ts'
 export type { PushFrame } from './sync/sync-endpoint.ts'
 export { CLIENT_PUSH_TYPE, MAX_CLIENT_PUSH_CHANGES } from './sync/wire.ts'
 export type { PushInFrame } from './sync/wire.ts'
+export { createLogger, isLogLevel, silentLogger } from './log.ts'
+export type { LogFields, Logger, LoggerOptions, LogLevel } from './log.ts'
+export { DEFAULT_FRAME_LIMITS, refusalLabel, SessionGuard } from './limits-frames.ts'
+export type { FrameLimits, SessionGuardOptions } from './limits-frames.ts'
+export { DEFAULT_EPHEMERAL_LIMITS, EphemeralRelay } from './sync/ephemeral-relay.ts'
+export type {
+  EphemeralDropReason,
+  EphemeralLimits,
+  EphemeralRelayOptions,
+} from './sync/ephemeral-relay.ts'
+export { CLOSE_TRY_LATER, MAX_PENDING_FRAMES } from './sync/socket-adapter.ts'
+export type { Admission } from './sync/socket-adapter.ts'
