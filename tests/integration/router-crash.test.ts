@@ -47,4 +47,9 @@ describe('router crash (S20)', () => {
     expect(result.acknowledged).toBe(result.sent)
     expect(result.documentLoads).toBeGreaterThanOrEqual(KILLS * 6)
   }, 300_000)
+
+  it('catches a lost acknowledged change (negative control: acknowledged on send)', async () => {
+    const result = await runRouterCrash({ devnet, kills: 8, seed: 21, ackOnSend: true })
+    expect(result.failures.some((f) => /acknowledged change \w+ of \w+ lost/.test(f))).toBe(true)
+  }, 120_000)
 })

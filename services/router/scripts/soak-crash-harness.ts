@@ -52,6 +52,12 @@ export interface RouterCrashOptions {
   /** How long the router may take to acknowledge what was pushed again after a restart. */
   settleMs?: number
   onKill?: (report: KillReport) => void
+  /**
+   * Negative control: writers take a change as acknowledged the moment they send it (what a
+   * router acknowledging before its write is durable would look like). The checks must then
+   * find acknowledged changes missing after a kill, or they prove nothing.
+   */
+  ackOnSend?: boolean
 }
 
 export interface KillReport {
@@ -175,8 +181,11 @@ class Writer {
   readonly #ackListeners = new Set<() => void>()
   #count = 0
 
-  constructor(devnet: Devnet, name: DemoAccountName, key: DeviceKey) {
+  readonly #ackOnSend: boolean
+
+  constructor(devnet: Devnet, name: DemoAccountName, key: DeviceKey, ackOnSend = false) {
     this.#devnet = devnet
+    this.#ackOnSend = ackOnSend
     this.name = name
     this.did = devnet.accounts[name].did
     this.peerId = peerIdFor(this.did, 'crash')
@@ -324,6 +333,11 @@ class Writer {
       documentId: batch[0]!.documentId,
       changes: batch.map((s) => s.change),
     })
+    if (this.#ackOnSend)
+      this.#ack(
+        batch[0]!.documentId,
+        batch.map((s) => s.hash),
+      )
   }
 
   /** The space, its channel and the channel's first message document, each acknowledged. */
@@ -452,7 +466,9 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
   try {
     let address = await router.start()
     for (const name of names)
-      writers.push(new Writer(options.devnet, name, (await generateDeviceKey()).key))
+      writers.push(
+        new Writer(options.devnet, name, (await generateDeviceKey()).key, options.ackOnSend),
+      )
     for (const writer of writers) await writer.connect(address)
     await Promise.all(writers.map((w) => w.setUp(settleMs)))
 
