@@ -25,6 +25,7 @@ import { openRouterStorage } from '../storage/router-storage.ts'
 import type { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
 import type { EphemeralLimits } from './ephemeral-relay.ts'
 import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
+import { FastPath, MAX_PUSH_CHANGES, PUSH_TYPE, type FastPathOptions } from './fast-path.ts'
 import { SpaceDirectory } from './space-directory.ts'
 import { CLIENT_PUSH_TYPE, type DocFrame, type PushInFrame, type UnavailableFrame } from './wire.ts'
 
@@ -44,8 +45,7 @@ export interface AckFrame {
   changes: string[]
 }
 
-/** Our own frame type: validated changes pushed at once to the other subscribers (fast path). */
-export const PUSH_TYPE = 'hearth-changes'
+export { MAX_PUSH_CHANGES, PUSH_TYPE }
 
 /**
  * `{ type: 'hearth-changes', senderId, targetId, documentId, changes }`: changes (Automerge
@@ -62,11 +62,9 @@ export interface PushFrame {
   changes: Uint8Array[]
 }
 
-/** More new changes in one message (a first sync's whole document) are left to Automerge sync. */
-export const MAX_PUSH_CHANGES = 64
-
 interface PushCandidate {
   hash: string
+  deps: readonly string[]
   bytes?: A.Change
   decoded?: A.DecodedChange
 }
@@ -95,6 +93,8 @@ export interface SyncEndpointOptions {
   /** Rate limits on document frames and on ephemeral messages (README, "Limits"). */
   frameLimits?: Partial<FrameLimits>
   ephemeralLimits?: Partial<EphemeralLimits>
+  /** The fast path's timing (confirmation timeout, refresh rounds); tests shorten it. */
+  fastPath?: FastPathOptions
 }
 
 export interface HearthSyncEndpoint extends SyncEndpoint {
@@ -104,6 +104,8 @@ export interface HearthSyncEndpoint extends SyncEndpoint {
   readonly adapter: AuthenticatedSocketAdapter
   /** Rate limits, the ephemeral relay, counting and logging of refusals. */
   readonly guard: SessionGuard
+  /** The push and the Automerge sync it holds back (fast-path.ts). */
+  readonly fastPath: FastPath
   close(): Promise<void>
 }
 
@@ -211,8 +213,15 @@ export async function createSyncEndpoint(
         if (peers?.size === 0) subscribers.delete(documentId)
       }
       subscribedTo.delete(session.peerId)
+      fastPath.endSession(session.peerId)
     },
   })
+  // The Repo's sync messages to a peer in step that only repeat what was pushed are held back
+  // (fast-path.ts); everything else goes out as before.
+  const sendToSocket = adapter.send.bind(adapter)
+  adapter.send = (message) => {
+    if (!fastPath.holdsBack(message)) sendToSocket(message)
+  }
   // The same wiring as every Hearth client (createValidatedRepo): one validator in front of
   // the Repo, its accepted events feeding the reducers that decide access.
   const { repo, validator, addNetwork } = createValidatedRepo({
@@ -265,8 +274,44 @@ export async function createSyncEndpoint(
         if (did === undefined || !spaces.allows(did, documentId as DocumentId))
           synchronizer.endSync(peer)
       }
+      // Peers the fast path took out of the synchronizer are only in the subscriber list.
+      for (const session of subscribers.get(documentId as DocumentId) ?? [])
+        if (!spaces.allows(session.did, documentId as DocumentId))
+          fastPath.endDocument(session.peerId, documentId as DocumentId)
     }
   }
+
+  const fastPath: FastPath = new FastPath(
+    {
+      heads: (documentId) => {
+        const handle = repo.handles[documentId]
+        return handle?.isReady() ? A.getHeads(handle.doc()) : undefined
+      },
+      hasChange: (documentId, hash) => {
+        const handle = repo.handles[documentId]
+        if (!handle?.isReady()) return false
+        return A.getBackend(handle.doc()).getChangeMetaByHash(hash) !== null
+      },
+      holdOut: (peer, documentId) => {
+        const synchronizer = repo.synchronizer.docSynchronizers[documentId]
+        if (synchronizer?.hasPeer(peer)) synchronizer.endSync(peer)
+      },
+      resync: (peer, documentId) => {
+        const synchronizer = repo.synchronizer.docSynchronizers[documentId]
+        const did = adapter.didOf(peer)
+        if (!synchronizer || did === undefined) return
+        // Never start sending to a peer that may no longer read the document.
+        if (!spaces.allows(did, documentId)) {
+          if (synchronizer.hasPeer(peer)) synchronizer.endSync(peer)
+          return
+        }
+        void synchronizer.beginSync([peer])
+      },
+      sendEncoded: (peer, bytes) => adapter.sendEncoded(peer, bytes),
+    },
+    peerId,
+    options.fastPath,
+  )
 
   function replyBlank(session: SessionInfo, frame: DocFrame): void {
     let states = blankStates.get(session.peerId)
@@ -316,6 +361,13 @@ export async function createSyncEndpoint(
           .find(documentId, { allowableStates: ['ready', 'unavailable', 'requesting'] })
           .catch(() => undefined)
         subscribe(session, documentId)
+        // The echo of a push from a peer in step confirms it and carries nothing new: neither
+        // the validator nor the Repo needs to see it (fast-path.ts).
+        if (
+          frame.type === 'sync' &&
+          fastPath.inspect(session.peerId, documentId, frame.data) === 'drop'
+        )
+          return { action: 'handled' }
       }
       return { action: 'forward' }
     }
@@ -363,9 +415,9 @@ export async function createSyncEndpoint(
     const handle = await repo.find(documentId, {
       allowableStates: ['ready', 'unavailable', 'requesting'],
     })
-    let hashes: string[]
+    let decoded: A.DecodedChange[]
     try {
-      hashes = changes.map((change) => A.decodeChange(change).hash)
+      decoded = changes.map((change) => A.decodeChange(change))
       await validator.validateSyncMessage(
         documentId,
         A.encodeSyncMessage({ heads: [], need: [], have: [], changes }),
@@ -382,11 +434,12 @@ export async function createSyncEndpoint(
     }
     handle.update((doc) => A.applyChanges(doc, changes)[0])
     subscribe(session, documentId)
+    const hashes = decoded.map((d) => d.hash)
     push(
       session.peerId,
       documentId,
       hashes,
-      changes.map((bytes, i) => ({ hash: hashes[i]!, bytes })),
+      changes.map((bytes, i) => ({ hash: hashes[i]!, deps: decoded[i]!.deps, bytes })),
     )
     void acknowledge(session.peerId, documentId, hashes).catch(() => undefined)
     return { action: 'handled' }
@@ -408,13 +461,13 @@ export async function createSyncEndpoint(
           // 1 and 2: a change, plain or deflated; anything else passed the validator as a
           // whole document (a first sync, or a peer that believes we have nothing).
           if (chunk.type === 1 || chunk.type === 2) {
-            const hash = A.decodeChange(chunk.bytes as A.Change).hash
+            const { hash, deps } = A.decodeChange(chunk.bytes as A.Change)
             hashes.push(hash)
-            changes.push({ hash, bytes: chunk.bytes as A.Change })
+            changes.push({ hash, deps, bytes: chunk.bytes as A.Change })
           } else
             for (const { decoded } of changesInDocument(chunk.bytes)) {
               hashes.push(decoded.hash)
-              changes.push({ hash: decoded.hash, decoded })
+              changes.push({ hash: decoded.hash, deps: decoded.deps, decoded })
             }
         }
     } catch {
@@ -464,24 +517,33 @@ export async function createSyncEndpoint(
     const candidates = changes.filter((c) => fresh.has(c.hash))
     for (const hash of hashes) fresh.delete(hash)
     if (fresh.size === 0) freshChanges.delete(documentId)
-    if (candidates.length === 0 || candidates.length > MAX_PUSH_CHANGES) return
-    // A change that came inside a document chunk is re-encoded: the same bytes, the same hash
-    // (the validator refused anything outside the encoding, such as extra bytes).
-    const pushable = candidates.map((c) => c.bytes ?? A.encodeChange(c.decoded!))
-    const synchronizer = repo.synchronizer.docSynchronizers[documentId]
-    for (const session of subscribers.get(documentId) ?? []) {
-      // The Repo still syncs with it (not ended by a ban or a leave) and it may still read it.
-      if (session.peerId === source || !synchronizer?.hasPeer(session.peerId)) continue
-      if (!spaces.allows(session.did, documentId)) continue
-      const frame: PushFrame = {
-        type: PUSH_TYPE,
-        senderId: peerId,
-        targetId: session.peerId,
+    if (candidates.length === 0) return
+    if (candidates.length > MAX_PUSH_CHANGES) {
+      fastPath.notPushed(
+        source,
         documentId,
-        changes: pushable,
-      }
-      adapter.sendFrame(session.peerId, frame)
+        candidates.map((c) => c.hash),
+      )
+      return
     }
+    const recipients: PeerId[] = []
+    for (const session of subscribers.get(documentId) ?? [])
+      // Checked again at push time: a ban or a leave ends the push at once.
+      if (session.peerId !== source && spaces.allows(session.did, documentId))
+        recipients.push(session.peerId)
+    // A change that came inside a document chunk is re-encoded: the same bytes, the same hash
+    // (the validator refused anything outside the encoding, such as extra bytes). The frame is
+    // encoded once for all recipients.
+    fastPath.push(
+      source,
+      documentId,
+      candidates.map((c) => ({
+        hash: c.hash,
+        deps: c.deps,
+        bytes: c.bytes ?? A.encodeChange(c.decoded!),
+      })),
+      recipients,
+    )
   }
 
   // The Repo applies what the validator passed a moment later (it is asynchronous). A handle
@@ -539,7 +601,9 @@ export async function createSyncEndpoint(
     accept(socket: WebSocket, peer: SyncPeer) {
       adapter.accept(socket, peer.did, peer.ip)
     },
+    fastPath,
     async close() {
+      fastPath.close()
       await repo.shutdown()
       storage.close()
     },
