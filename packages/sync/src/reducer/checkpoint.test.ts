@@ -80,7 +80,7 @@ describe('reducer checkpoint', () => {
     const bytes = encodeCheckpoint(r.checkpoint())
     const other = 'b'.repeat(52) as SpaceId
     expect(() => SpaceReducer.restore(bytes, { spaceId: other })).toThrow(InvalidCheckpointError)
-    const future = { ...(canonicalDecode(bytes) as SpaceCheckpoint), v: 2 }
+    const future = { ...(canonicalDecode(bytes) as SpaceCheckpoint), v: 3 }
     expect(() => SpaceReducer.restore(canonicalEncode(future))).toThrow(/schema/)
   })
 
@@ -95,11 +95,39 @@ describe('reducer checkpoint', () => {
     flipped[flipped.length >> 1]! ^= 0x01
     expect(() => SpaceReducer.restore({ ...checkpoint, state: flipped })).toThrow(/checksum/)
     // A body rewritten with a matching hash still has to hold together.
-    const body = JSON.parse(new TextDecoder().decode(checkpoint.state)) as { events: unknown[] }
+    const body = JSON.parse(new TextDecoder().decode(checkpoint.state)) as {
+      events: unknown
+      order: number[]
+      messages: { rows: unknown[][] }
+    }
+    const rehash = (state: Uint8Array) => ({
+      ...checkpoint,
+      state,
+      checksum: checksum(state) + checksum(checkpoint.events),
+    })
     const tampered = new TextEncoder().encode(JSON.stringify({ events: body.events }))
+    expect(() => SpaceReducer.restore(rehash(tampered))).toThrow(InvalidCheckpointError)
+    // A message record moved away from its event's place in the order.
+    const moved = structuredClone(body)
+    moved.order[5]! += 1
     expect(() =>
-      SpaceReducer.restore({ ...checkpoint, state: tampered, checksum: checksum(tampered) }),
-    ).toThrow(InvalidCheckpointError)
+      SpaceReducer.restore(rehash(new TextEncoder().encode(JSON.stringify(moved)))),
+    ).toThrow(/not in the order/)
+    // A message row with a reference outside its table.
+    const badRef = structuredClone(body)
+    badRef.messages.rows[0]![1] = 99
+    expect(() =>
+      SpaceReducer.restore(rehash(new TextEncoder().encode(JSON.stringify(badRef)))),
+    ).toThrow(/bad reference/)
+    // Events cut at other lengths.
+    const events = new Uint8Array([...checkpoint.events, 0x20])
+    expect(() =>
+      SpaceReducer.restore({
+        ...checkpoint,
+        events,
+        checksum: checksum(checkpoint.state) + checksum(events),
+      }),
+    ).toThrow(/lengths/)
     expect(() => SpaceReducer.restore({ ...checkpoint, eventCount: 3 })).toThrow(/count/)
     expect(() => SpaceReducer.restore(new Uint8Array([0xa1, 0x61]))).toThrow(InvalidCheckpointError)
   })
@@ -108,12 +136,18 @@ describe('reducer checkpoint', () => {
     const { r } = smallSpace()
     const checkpoint = r.checkpoint()
     const body = JSON.parse(new TextDecoder().decode(checkpoint.state)) as {
-      events: Array<[string, string]>
+      events: { ids: string[]; lengths: number[] }
     }
-    const [id] = body.events[3]!
-    body.events[3] = [id, body.events[4]![1]]
+    // Two events' ids swapped in the index (their JSON stays where it was).
+    const ids = body.events.ids
+    const id = ids[3]!
+    ;[ids[3], ids[4]] = [ids[4]!, ids[3]!]
     const state = new TextEncoder().encode(JSON.stringify(body))
-    const restored = SpaceReducer.restore({ ...checkpoint, state, checksum: checksum(state) })
+    const restored = SpaceReducer.restore({
+      ...checkpoint,
+      state,
+      checksum: checksum(state) + checksum(checkpoint.events),
+    })
     expect(() => restored.event(id as EventId)).toThrow(/another id/)
   })
 

@@ -12,20 +12,27 @@ export interface SpaceCheckpoint {
   /** Events held (tallied by the caller against its own store). */
   readonly eventCount: number
   /**
-   * UTF-8 JSON of the tagged-plain body (see toPlain): every event the reducer held, as it held it (including
-   * ones a replay lists as invalid), the graph bookkeeping (order, heads, waiting, pending),
-   * and authority's and content's records and live views.
+   * UTF-8 JSON of the body: the event index (ids and lengths into `events`), the canonical
+   * order as columns, the message records as rows, and the graph bookkeeping and authority's
+   * and content's other records in the tagged-plain form (see toPlain).
    */
   readonly state: Uint8Array
   /**
-   * A 64-bit checksum (hex) of `state`, so a damaged store entry is refused, never half-used.
-   * Not a signature: the checkpoint is this device's own write (whoever can rewrite the store
-   * can rewrite anything in it), and SHA-256 in JS cost more than a replay at 100k events.
+   * Every event the reducer held, as it held it (including ones a replay lists as invalid):
+   * their JSON, back to back (UTF-8), cut by the lengths in `state`. Kept apart so a restore
+   * decodes it once and parses an event only when it is read.
+   */
+  readonly events: Uint8Array
+  /**
+   * Two 64-bit checksums (hex) of `state` and `events`, so a damaged store entry is refused,
+   * never half-used. Not a signature: the checkpoint is this device's own write (whoever can
+   * rewrite the store can rewrite anything in it), and SHA-256 in JS cost more than a replay
+   * at 100k events.
    */
   readonly checksum: string
 }
 
-export const CHECKPOINT_VERSION = 1
+export const CHECKPOINT_VERSION = 2
 /** Generous caps: a checkpoint is read back from local storage as untrusted bytes. */
 export const MAX_CHECKPOINT_EVENTS = 2_000_000
 export const MAX_CHECKPOINT_BYTES = 1024 * 1024 * 1024
@@ -45,7 +52,8 @@ const checkpointSchema = z.object({
   spaceId: z.string().min(1).max(200),
   eventCount: z.number().int().min(0).max(MAX_CHECKPOINT_EVENTS),
   state: z.instanceof(Uint8Array),
-  checksum: z.string().regex(/^[0-9a-f]{16}$/),
+  events: z.instanceof(Uint8Array),
+  checksum: z.string().regex(/^[0-9a-f]{32}$/),
 })
 
 export function encodeCheckpoint(checkpoint: SpaceCheckpoint): Uint8Array {
@@ -71,7 +79,7 @@ export function parseCheckpoint(input: unknown): SpaceCheckpoint {
       `schema: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? '?'}`,
     )
   }
-  if (checksum(parsed.data.state) !== parsed.data.checksum)
+  if (checksum(parsed.data.state) + checksum(parsed.data.events) !== parsed.data.checksum)
     throw new InvalidCheckpointError('checksum mismatch (damaged)')
   return parsed.data as SpaceCheckpoint
 }
@@ -119,13 +127,24 @@ export function encodeBody(value: unknown): Uint8Array {
 }
 
 export function decodeBody(bytes: Uint8Array): unknown {
-  let parsed: unknown
+  return fromPlain(parseJsonBytes(bytes, 'state'))
+}
+
+/** JSON from UTF-8 bytes, without the tagged-plain pass (for the columnar sections). */
+export function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    return JSON.parse(decodeUtf8(bytes))
   } catch (cause) {
-    throw new InvalidCheckpointError('state is not JSON', { cause })
+    throw new InvalidCheckpointError(`${what} is not JSON`, { cause })
   }
-  return fromPlain(parsed)
+}
+
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch (cause) {
+    throw new InvalidCheckpointError('not UTF-8', { cause })
+  }
 }
 
 export function fromPlain(value: unknown, depth = 0): unknown {
@@ -161,12 +180,15 @@ export function fromPlain(value: unknown, depth = 0): unknown {
   return out
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
 /**
- * The reducer's events. After a restore each is kept as its JSON until something reads it:
- * most never are (a recompute reads them all), and parsing 100k events was half of a restore.
+ * The reducer's events. After a restore each is kept as its UTF-8 JSON (a slice of the
+ * checkpoint) until something reads it: most never are (a recompute reads them all), and
+ * parsing 100k events was half of a restore.
  */
 export class EventTable<E extends { id: string }> {
-  readonly #map = new Map<string, E | string>()
+  readonly #map = new Map<string, E | Uint8Array>()
   readonly #check: (value: unknown) => E
 
   constructor(check: (value: unknown) => E) {
@@ -183,7 +205,7 @@ export class EventTable<E extends { id: string }> {
 
   get(id: string): E | undefined {
     const value = this.#map.get(id)
-    if (typeof value !== 'string') return value
+    if (!(value instanceof Uint8Array)) return value
     const event = this.#check(decodeJson(value))
     if (event.id !== id) throw new InvalidCheckpointError('event stored under another id')
     this.#map.set(id, event)
@@ -194,7 +216,8 @@ export class EventTable<E extends { id: string }> {
     this.#map.set(id, event)
   }
 
-  setJson(id: string, json: string): void {
+  /** An event as UTF-8 JSON of its tagged-plain form, parsed when first read. */
+  setJson(id: string, json: Uint8Array): void {
     this.#map.set(id, json)
   }
 
@@ -206,18 +229,16 @@ export class EventTable<E extends { id: string }> {
     for (const id of this.#map.keys()) yield this.get(id)!
   }
 
-  /** [id, JSON] pairs, in arrival order, without parsing what was never read. */
-  json(): Array<[string, string]> {
-    const out: Array<[string, string]> = []
+  /** [id, UTF-8 JSON] pairs, in arrival order, without parsing what was never read. */
+  *json(): IterableIterator<[string, Uint8Array]> {
     for (const [id, value] of this.#map)
-      out.push([id, typeof value === 'string' ? value : JSON.stringify(toPlain(value))])
-    return out
+      yield [id, value instanceof Uint8Array ? value : utf8(JSON.stringify(toPlain(value)))]
   }
 }
 
-function decodeJson(json: string): unknown {
+function decodeJson(bytes: Uint8Array): unknown {
   try {
-    return fromPlain(JSON.parse(json))
+    return fromPlain(JSON.parse(strictUtf8.decode(bytes)))
   } catch (cause) {
     if (cause instanceof InvalidCheckpointError) throw cause
     throw new InvalidCheckpointError('event is not JSON', { cause })
@@ -255,4 +276,55 @@ export function assignFields(
       throw new InvalidCheckpointError(`${what}.${k}: wrong type`)
     target[k] = value
   }
+}
+
+// ---- columnar sections: the canonical order and the message records ----
+
+const isIndex = (x: unknown, length: number): x is number =>
+  typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < length
+
+/** Strings of a column, each checked. */
+export function stringColumn(value: unknown, what: string, length?: number): string[] {
+  if (
+    !Array.isArray(value) ||
+    (length !== undefined && value.length !== length) ||
+    !value.every((v) => typeof v === 'string')
+  )
+    throw new InvalidCheckpointError(`${what}: not a column of strings`)
+  return value as string[]
+}
+
+export function intColumn(value: unknown, what: string, length: number): number[] {
+  if (
+    !Array.isArray(value) ||
+    value.length !== length ||
+    !value.every((v) => typeof v === 'number' && Number.isSafeInteger(v))
+  )
+    throw new InvalidCheckpointError(`${what}: not a column of integers`)
+  return value as number[]
+}
+
+/** A table of repeated strings (DIDs, keys, container ids), referenced by index; -1 is null. */
+export class RefTable {
+  readonly refs: string[] = []
+  readonly #index = new Map<string, number>()
+  ref(value: string | null): number {
+    if (value === null) return -1
+    let i = this.#index.get(value)
+    if (i === undefined) {
+      i = this.refs.length
+      this.refs.push(value)
+      this.#index.set(value, i)
+    }
+    return i
+  }
+}
+
+export function refReader(refs: readonly string[], what: string) {
+  const bad = () => new InvalidCheckpointError(`${what}: bad reference`)
+  const req = (i: unknown): string => {
+    if (!isIndex(i, refs.length)) throw bad()
+    return refs[i]!
+  }
+  return { req, opt: (i: unknown): string | null => (i === -1 ? null : req(i)) }
 }

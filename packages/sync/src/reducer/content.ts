@@ -14,7 +14,7 @@ import {
   type PendingReason,
 } from './types.ts'
 
-interface MessageRecord {
+export interface MessageRecord {
   id: EventId
   at: Ord
   author: Did

@@ -1,4 +1,4 @@
-import type { Did } from '@hearth/identity'
+import { utf8, type Did } from '@hearth/identity'
 import { bodyProblem } from '../events/codec.ts'
 import { AUTHORITY_KINDS, type EventId, type SpaceEvent, type SpaceId } from '../events/schema.ts'
 import { Authority, type Filter } from './authority.ts'
@@ -6,14 +6,23 @@ import {
   assignFields,
   CHECKPOINT_VERSION,
   checksum,
-  decodeBody,
-  encodeBody,
   EventTable,
   fieldsOf,
+  fromPlain,
+  intColumn,
   InvalidCheckpointError,
   parseCheckpoint,
+  parseJsonBytes,
+  stringColumn,
+  toPlain,
   type SpaceCheckpoint,
 } from './checkpoint.ts'
+import {
+  decodeMessageRecords,
+  decodeOrder,
+  encodeMessageRecords,
+  encodeOrder,
+} from './checkpoint-records.ts'
 import { Content } from './content.ts'
 import {
   compareOrd,
@@ -61,6 +70,7 @@ function checkEvent(value: unknown): SpaceEvent {
 const REDUCER_SKIP = new Set([
   'spaceId',
   'events',
+  'ords',
   'maxPending',
   'faults',
   'authority',
@@ -74,6 +84,7 @@ const REDUCER_SKIP = new Set([
 const AUTHORITY_SKIP = new Set(['spaceId', 'graph', 'invalid'])
 /** The live views are rebuilt from the records on restore: half the bytes, a fraction of the time. */
 const CONTENT_SKIP = new Set([
+  'messages',
   'authority',
   'ready',
   'lookup',
@@ -407,18 +418,35 @@ export class SpaceReducer implements EventGraph {
    */
   checkpoint(): SpaceCheckpoint {
     if (this.dirty) this.recompute()
-    const state = encodeBody({
-      events: this.events.json(),
-      reducer: fieldsOf(this, REDUCER_SKIP),
-      authority: fieldsOf(this.authority, AUTHORITY_SKIP),
-      content: fieldsOf(this.content, CONTENT_SKIP),
-    })
+    const ids: string[] = []
+    const lengths: number[] = []
+    const jsons: Uint8Array[] = []
+    let total = 0
+    for (const [id, json] of this.events.json()) {
+      ids.push(id)
+      lengths.push(json.length)
+      jsons.push(json)
+      total += json.length
+    }
+    const events = new Uint8Array(total)
+    for (let i = 0, at = 0; i < jsons.length; at += jsons[i]!.length, i++) events.set(jsons[i]!, at)
+    const indexOf = new Map(ids.map((id, i) => [id, i]))
+    // The big sections are columns of plain strings and numbers: stringified as they are.
+    const state = utf8(
+      `{"events":${JSON.stringify({ ids, lengths })}` +
+        `,"order":${JSON.stringify(encodeOrder(ids, this.ords))}` +
+        `,"messages":${JSON.stringify(encodeMessageRecords(this.content.messages, indexOf))}` +
+        `,"reducer":${JSON.stringify(toPlain(fieldsOf(this, REDUCER_SKIP)))}` +
+        `,"authority":${JSON.stringify(toPlain(fieldsOf(this.authority, AUTHORITY_SKIP)))}` +
+        `,"content":${JSON.stringify(toPlain(fieldsOf(this.content, CONTENT_SKIP)))}}`,
+    )
     return {
       v: CHECKPOINT_VERSION,
       spaceId: this.spaceId,
       eventCount: this.events.size,
       state,
-      checksum: checksum(state),
+      events,
+      checksum: checksum(state) + checksum(events),
     }
   }
 
@@ -436,32 +464,39 @@ export class SpaceReducer implements EventGraph {
     if (options.spaceId !== undefined && checkpoint.spaceId !== options.spaceId)
       throw new InvalidCheckpointError(`for space ${checkpoint.spaceId.slice(0, 80)}, not this one`)
     const r = new SpaceReducer(checkpoint.spaceId as SpaceId, options)
-    const parts = decodeBody(checkpoint.state) as {
-      events?: unknown
+    const parts = parseJsonBytes(checkpoint.state, 'state') as {
+      events?: { ids?: unknown; lengths?: unknown }
+      order?: unknown
+      messages?: unknown
       reducer?: unknown
       authority?: unknown
       content?: unknown
     }
-    if (typeof parts !== 'object' || parts === null || !Array.isArray(parts.events))
+    if (typeof parts !== 'object' || parts === null || typeof parts.events !== 'object')
       throw new InvalidCheckpointError('state: not a record with events')
-    if (parts.events.length !== checkpoint.eventCount)
+    const ids = stringColumn(parts.events?.ids, 'event ids')
+    if (ids.length !== checkpoint.eventCount)
       throw new InvalidCheckpointError('event count mismatch')
-    for (const entry of parts.events) {
-      if (
-        !Array.isArray(entry) ||
-        entry.length !== 2 ||
-        typeof entry[0] !== 'string' ||
-        typeof entry[1] !== 'string' ||
-        r.events.has(entry[0] as EventId)
-      )
+    const lengths = intColumn(parts.events?.lengths, 'event lengths', ids.length)
+    // Each event is a slice of the events bytes, decoded and parsed when first read.
+    const all = checkpoint.events
+    let at = 0
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      const length = lengths[i]!
+      if (length < 2 || at + length > all.length || r.events.has(id))
         throw new InvalidCheckpointError('malformed event entry in state')
-      r.events.setJson(entry[0], entry[1])
+      r.events.setJson(id, all.subarray(at, at + length))
+      at += length
     }
-    assignFields(r, parts.reducer, REDUCER_SKIP, 'reducer')
+    if (at !== all.length) throw new InvalidCheckpointError('events do not match their lengths')
+    decodeOrder(parts.order, ids, r.ords)
+    assignFields(r, fromPlain(parts.reducer), REDUCER_SKIP, 'reducer')
     const authority = new Authority(r.spaceId, r, [], r.invalid)
-    assignFields(authority, parts.authority, AUTHORITY_SKIP, 'authority')
+    assignFields(authority, fromPlain(parts.authority), AUTHORITY_SKIP, 'authority')
     const content = new Content(authority, r, (id) => r.events.get(id), r.invalid, r.pending)
-    assignFields(content, parts.content, CONTENT_SKIP, 'content')
+    assignFields(content, fromPlain(parts.content), CONTENT_SKIP, 'content')
+    decodeMessageRecords(parts.messages, ids, r.ords, content.messages)
     content.rebuildViews()
     r.authority = authority
     r.content = content
