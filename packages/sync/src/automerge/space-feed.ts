@@ -59,14 +59,16 @@ export class SpaceEventFeed {
 
   /** Follows a document handle: ingests now and on every change. Returns an unsubscribe function. */
   follow(handle: DocHandle<unknown>, onEvents?: (events: SpaceEvent[]) => void): () => void {
-    const read = () => {
-      if (!handle.isReady()) return
-      const events = this.ingest(handle.documentId, handle.doc())
+    const read = (doc: unknown) => {
+      const events = this.ingest(handle.documentId, doc)
       if (events.length > 0) onEvents?.(events)
     }
-    handle.on('change', read)
-    read()
-    return () => handle.off('change', read)
+    // The payload's document, not `handle.doc()`: a handle that was unavailable emits the
+    // change that brings its document before it turns ready.
+    const onChange = ({ doc }: { doc: unknown }) => read(doc)
+    handle.on('change', onChange)
+    if (handle.isReady()) read(handle.doc())
+    return () => handle.off('change', onChange)
   }
 
   /** How far each bucket has been read (to persist beside a reducer snapshot). */

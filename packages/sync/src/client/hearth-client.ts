@@ -107,7 +107,10 @@ export class HearthClient {
         onAck: (frame) => this.#acknowledged(frame),
       })
       this.#connection.onState((state) => {
-        if (state === 'online') this.#pushOutboxes()
+        if (state !== 'online') return
+        this.#pushOutboxes()
+        for (const session of this.#sessions.values())
+          void session.then((s) => s.refresh()).catch(() => undefined)
       })
       validated.addNetwork(this.#connection)
     }
@@ -316,6 +319,13 @@ export class HearthClient {
       outbox.acknowledged(frame.documentId, frame.changes)
   }
 
+  /** The state of each document this device has opened (for a sync indicator, diagnostics). */
+  documentStates(): Record<string, string> {
+    return Object.fromEntries(
+      Object.entries(this.#repo.handles).map(([id, handle]) => [id, handle.state]),
+    )
+  }
+
   /** Tries the router at once (the platform reported the network back). */
   reconnectNow(): void {
     this.#connection?.retryNow()
@@ -323,6 +333,8 @@ export class HearthClient {
 
   /** Waits until every write so far is on the device's disk. */
   async flush(): Promise<void> {
+    for (const session of this.#sessions.values())
+      await (await session.catch(() => undefined))?.settled()
     await this.#repo.flush()
     await Promise.all([...this.#outboxes.values()].map((o) => o.flush()))
   }

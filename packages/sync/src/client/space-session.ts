@@ -32,6 +32,8 @@ export interface SessionContext {
 }
 
 const FIND_STATES = ['ready', 'unavailable'] as const
+/** The scope of the space document's events (channel scopes are named by channel id). */
+const SPACE_SCOPE = 'space'
 
 /** Events in a message document (the sum of its buckets' lengths). */
 function eventCount(doc: unknown): number {
@@ -64,7 +66,11 @@ export class SpaceSession {
   /** Each channel's message documents, by index (an unavailable one may fill in later). */
   readonly #channels = new Map<EventId, DocHandle<unknown>[]>()
   readonly #opening = new Map<string, Promise<void>>()
-  readonly #unfollow: (() => void)[] = []
+  /** Followed documents: the handle and how to stop following it. */
+  readonly #followed = new Map<
+    DocumentId,
+    { handle: DocHandle<unknown>; stop: () => void; scope: string }
+  >()
   readonly #listeners = new Set<(state: SpaceState) => void>()
   #writeQueue: Promise<unknown> = Promise.resolve()
   #notifyQueued = false
@@ -72,6 +78,10 @@ export class SpaceSession {
   readonly #timelines = new Map<EventId, { version: number; messages: MessageView[] }>()
   #closed = false
   readonly #capacity: number
+  /** Writes on their way to the device's disk. */
+  readonly #saving = new Set<Promise<void>>()
+  /** Heads per scope: the space document's events, and each channel's (see `#parentsFor`). */
+  readonly #scopes = new Map<string, { heads: Set<EventId>; referenced: Set<EventId> }>()
 
   constructor(spaceId: SpaceId, ctx: SessionContext) {
     this.spaceId = spaceId
@@ -85,13 +95,13 @@ export class SpaceSession {
     const handle = await this.#ctx.repo.find<unknown>(spaceDocumentId(this.spaceId), {
       allowableStates: [...FIND_STATES],
     })
-    this.#follow(handle)
+    this.#follow(handle, SPACE_SCOPE)
     this.#openChannels()
   }
 
   /** The space document was made on this device (a new space): follow it at once. */
   adopt(handle: DocHandle<unknown>): void {
-    this.#follow(handle)
+    this.#follow(handle, SPACE_SCOPE)
   }
 
   get state(): SpaceState {
@@ -176,8 +186,18 @@ export class SpaceSession {
     return this.write('invite', keys && keys.length > 0 ? { invitee, keys } : { invitee })
   }
 
-  join(): Promise<EventId> {
-    return this.write('join', {})
+  /**
+   * Joins (this DID was invited, or the space is public). Once the router has stored the join,
+   * the documents it refused to an invitee are this member's to read: they are asked for again.
+   */
+  async join(): Promise<EventId> {
+    const id = await this.write('join', {})
+    const unsubscribe = this.subscribe(() => {
+      if (this.delivery(id) !== 'stored') return
+      unsubscribe()
+      this.refresh()
+    })
+    return id
   }
 
   leave(): Promise<EventId> {
@@ -210,15 +230,15 @@ export class SpaceSession {
 
   async #write<K extends EventKind>(kind: K, body: EventBody<K>): Promise<EventId> {
     if (this.#closed) throw new Error('the space is closed')
+    const channel = this.#channelOf(kind, body as Record<string, unknown>)
     const event = await signEvent(this.#ctx.key, {
       space: this.spaceId,
       kind,
       author: this.#ctx.did,
-      parents: this.#feed.reducer.heads(),
+      parents: this.#parentsFor(channel),
       body,
     } as never)
     const bytes = encodeSignedEvent(event)
-    const channel = this.#channelOf(kind, body as Record<string, unknown>)
     let documentId: DocumentId
     let hash: string
     let change: Uint8Array
@@ -238,12 +258,19 @@ export class SpaceSession {
         ;({ documentId, hash, change } = await this.#createMessageDocument(channel, index, bytes))
       }
     }
+    // The reducer must hold this event before the next write names its parents, or two
+    // quick writes of one device would come out as concurrent siblings.
+    const handle = this.#ctx.repo.handles[documentId] as DocHandle<unknown> | undefined
+    if (handle?.isReady())
+      this.#track(channel ?? SPACE_SCOPE, this.#feed.ingest(documentId, handle.doc()))
     this.#ctx.outbox.written([event.id], documentId, hash)
     this.#ctx.push(documentId, [change])
-    void this.#ctx.repo
+    const saving = this.#ctx.repo
       .flush([documentId])
       .then(() => this.#ctx.outbox.saved([event.id]))
       .catch(() => undefined)
+      .finally(() => this.#saving.delete(saving))
+    this.#saving.add(saving)
     return event.id
   }
 
@@ -277,7 +304,7 @@ export class SpaceSession {
     if (!docs.includes(handle)) {
       docs[index] = handle
       this.#channels.set(channel, docs)
-      this.#follow(handle)
+      this.#follow(handle, channel)
     }
     return { documentId, hash, change }
   }
@@ -308,11 +335,63 @@ export class SpaceSession {
 
   // Reading --------------------------------------------------------------------------------
 
-  #follow(handle: DocHandle<unknown>): void {
-    this.#unfollow.push(this.#feed.follow(handle, () => this.#changed()))
+  #follow(handle: DocHandle<unknown>, scope: string): void {
+    const known = this.#followed.get(handle.documentId)
+    if (known?.handle === handle) return
+    known?.stop()
+    const stop = this.#feed.follow(handle, (events) => {
+      this.#track(scope, events)
+      this.#changed()
+    })
+    this.#followed.set(handle.documentId, { handle, stop, scope })
   }
 
-  /** Applies changes the router pushed, after the validator passed them. */
+  /**
+   * Asks the router again for documents it answered "unavailable": they may exist now, or this
+   * DID may read them now (it just joined). automerge-repo never asks a peer twice for a
+   * document that peer said it lacks, and cannot drop an unavailable handle from its cache, so
+   * the document's synchronizer forgets the peer and begins again (the same internals the
+   * router uses to end a banned member's sync), which sends a fresh `request`.
+   */
+  refresh(): void {
+    const repo = this.#ctx.repo
+    for (const [documentId, { handle }] of this.#followed) {
+      if (handle.isReady() || this.#closed) continue
+      const synchronizer = repo.synchronizer.docSynchronizers[documentId]
+      if (!synchronizer) continue
+      for (const peer of repo.peers) {
+        synchronizer.endSync(peer)
+        void synchronizer.beginSync([peer]).catch(() => undefined)
+      }
+    }
+  }
+
+  /** Keeps the heads of a scope's events (an event arriving before its child is no head). */
+  #track(scope: string, events: readonly SpaceEvent[]): void {
+    let s = this.#scopes.get(scope)
+    if (!s) this.#scopes.set(scope, (s = { heads: new Set(), referenced: new Set() }))
+    for (const event of events) {
+      for (const parent of event.parents) {
+        s.referenced.add(parent)
+        s.heads.delete(parent)
+      }
+      if (!s.referenced.has(event.id)) s.heads.add(event.id)
+    }
+  }
+
+  /**
+   * The parents of a new event: what this device has seen that a reader of the same documents
+   * also has. An event of the space document names only space-document events, because the
+   * router and an invitee hold only that document (a parent they cannot have would leave the
+   * event waiting for ever); an event of a channel names the space document's heads and the
+   * channel's own, so a reader of that one channel has every parent.
+   */
+  #parentsFor(channel: EventId | null): EventId[] {
+    const heads = [...(this.#scopes.get(SPACE_SCOPE)?.heads ?? [])]
+    if (channel !== null) heads.push(...(this.#scopes.get(channel)?.heads ?? []))
+    return heads
+  }
+
   #changed(): void {
     this.#version++
     this.#openChannels()
@@ -360,7 +439,7 @@ export class SpaceSession {
           .catch(() => undefined)
         if (!handle || this.#closed) break
         docs[index] = handle
-        this.#follow(handle)
+        this.#follow(handle, channel)
         if (!handle.isReady()) break
       }
     })()
@@ -379,10 +458,16 @@ export class SpaceSession {
     return ids
   }
 
+  /** Resolves once every write so far is on the device's disk (shown as `saved`). */
+  async settled(): Promise<void> {
+    await this.#writeQueue
+    await Promise.all([...this.#saving])
+  }
+
   close(): void {
     this.#closed = true
-    for (const unfollow of this.#unfollow) unfollow()
-    this.#unfollow.length = 0
+    for (const { stop } of this.#followed.values()) stop()
+    this.#followed.clear()
     this.#listeners.clear()
   }
 }
