@@ -216,9 +216,9 @@ describe('paged reducer checkpoint', () => {
     await expect(open().page(general, 0)).rejects.toThrow(/missing/)
     // A damaged reducer chunk: the live reducer is refused, the caller replays.
     parts.set(`m.${general}.0`, paged.parts.get(`m.${general}.0`)!)
-    const chunk = new Uint8Array(paged.parts.get('r.1')!)
+    const chunk = new Uint8Array(paged.parts.get('r.e.1')!)
     chunk[10]! ^= 0x20
-    parts.set('r.1', chunk)
+    parts.set('r.e.1', chunk)
     const space = open()
     expect((await space.page(general, 0)).length).toBe(4)
     await expect(space.reducer()).rejects.toBeInstanceOf(InvalidCheckpointError)
@@ -226,8 +226,14 @@ describe('paged reducer checkpoint', () => {
     const older = new SpaceReducer(b.spaceId!)
     older.addAll(b.events.slice(0, 10))
     const olderParts = pagedCheckpoint(older, { pageSize: 4, chunkBytes: 2000 }).parts
-    parts.set('r.1', paged.parts.get('r.1')!)
-    parts.set('r.0', olderParts.get('r.0')!)
+    parts.set('r.e.1', paged.parts.get('r.e.1')!)
+    expect(await open().reducer()).toBeInstanceOf(SpaceReducer)
+    parts.set('r.s.0', olderParts.get('r.s.0')!)
+    await expect(open().reducer()).rejects.toBeInstanceOf(InvalidCheckpointError)
+    // Same size, other bytes: the reducer checkpoint's checksum catches it.
+    const same = new Uint8Array(paged.parts.get('r.s.0')!)
+    same[same.length >> 1]! ^= 0x01
+    parts.set('r.s.0', same)
     await expect(open().reducer()).rejects.toThrow(/checksum/)
   })
 

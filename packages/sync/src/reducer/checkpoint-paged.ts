@@ -4,7 +4,6 @@ import { z } from 'zod'
 import { EVENT_ID_PATTERN, type EventId, type SpaceId } from '../events/schema.ts'
 import {
   checksum,
-  encodeCheckpoint,
   InvalidCheckpointError,
   MAX_CHECKPOINT_BYTES,
   MAX_CHECKPOINT_EVENTS,
@@ -20,9 +19,9 @@ import { compareOrd, type MessageView, type SpaceState } from './types.ts'
  *   profiles, automod, counts) and an index of every part with its size and checksum;
  * - **message pages**: the message views of one container (the channel, thread or page a
  *   message shows in now), in canonical order, `pageSize` per page, read on demand;
- * - **reducer chunks**: the whole-reducer checkpoint (`SpaceReducer.checkpoint()`: events and
- *   records), split into chunks, read only when the caller needs the live reducer (to add
- *   events, or for the full state).
+ * - **reducer chunks**: the whole-reducer checkpoint (`SpaceReducer.checkpoint()`: its body
+ *   and its events), split into chunks, read only when the caller needs the live reducer (to
+ *   add events, or for the full state); its envelope lives in the head.
  *
  * Every part is checked against the head's checksum when it is read; the head itself carries
  * a checksum and is schema-checked with caps. Any mismatch is an InvalidCheckpointError: the
@@ -223,15 +222,26 @@ export function pagedCheckpoint(
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE)
     throw new RangeError(`page size ${pageSize}`)
   // One moment: the whole-reducer checkpoint and the views come from the same state.
-  const whole = encodeCheckpoint(reducer.checkpoint())
+  const whole = reducer.checkpoint()
   const state = reducer.state
   const parts = new Map<string, Uint8Array>()
-  const reducerIndex: Array<{ name: string; size: number; checksum: string }> = []
-  for (let at = 0, n = 0; at < whole.length || n === 0; at += chunkBytes, n++) {
-    const name = `r.${n}`
-    const bytes = whole.subarray(at, at + chunkBytes)
-    parts.set(name, bytes)
-    reducerIndex.push({ name, size: bytes.length, checksum: checksum(bytes) })
+  // The reducer's body and events, cut into chunks; the reducer checkpoint's own checksums
+  // cover them (checked when they are put back together).
+  const chunk = (prefix: string, bytes: Uint8Array) => {
+    const out: Array<{ name: string; size: number }> = []
+    for (let at = 0, n = 0; at < bytes.length || n === 0; at += chunkBytes, n++) {
+      const name = `${prefix}.${n}`
+      const piece = bytes.subarray(at, at + chunkBytes)
+      parts.set(name, piece)
+      out.push({ name, size: piece.length })
+    }
+    return out
+  }
+  const reducerIndex = {
+    v: whole.v,
+    checksum: whole.checksum,
+    state: chunk('r.s', whole.state),
+    events: chunk('r.e', whole.events),
   }
   const byContainer = new Map<string, MessageView[]>()
   for (const m of state.messages.values()) {
@@ -356,6 +366,10 @@ const summarySchema = z.strictObject({
   invalidCount: z.int().min(0),
   pendingCount: z.int().min(0),
 })
+const chunkList = z
+  .array(z.strictObject({ name: partName, size: z.int().min(0).max(MAX_CHECKPOINT_BYTES) }))
+  .min(1)
+  .max(10_000)
 const bodySchema = z.strictObject({
   summary: summarySchema,
   pages: z
@@ -375,16 +389,12 @@ const bodySchema = z.strictObject({
       }),
     )
     .max(MAX_LIST),
-  reducer: z
-    .array(
-      z.strictObject({
-        name: partName,
-        size: z.int().min(0).max(MAX_CHECKPOINT_BYTES),
-        checksum: z.string().regex(/^[0-9a-f]{16}$/),
-      }),
-    )
-    .min(1)
-    .max(10_000),
+  reducer: z.strictObject({
+    v: z.int(),
+    checksum: z.string().regex(/^[0-9a-f]{32}$/),
+    state: chunkList,
+    events: chunkList,
+  }),
   pageSize: z.int().min(1).max(MAX_PAGE_SIZE),
 })
 
@@ -532,23 +542,35 @@ export class PagedSpace {
    */
   reducer(options: SpaceReducerOptions = {}): Promise<SpaceReducer> {
     this.#reducer ??= (async () => {
-      const chunks: Uint8Array[] = []
-      let total = 0
-      for (const part of this.#body.reducer) {
-        const bytes = await this.#read(part)
-        if (bytes.length !== part.size) throw new InvalidCheckpointError('chunk size mismatch')
-        chunks.push(bytes)
-        total += bytes.length
-      }
-      const whole = chunks.length === 1 ? chunks[0]! : new Uint8Array(total)
-      if (chunks.length > 1) {
-        let at = 0
-        for (const c of chunks) {
-          whole.set(c, at)
-          at += c.length
+      const index = this.#body.reducer
+      const read = async (chunks: ReadonlyArray<{ name: string; size: number }>) => {
+        const pieces: Uint8Array[] = []
+        let total = 0
+        for (const part of chunks) {
+          const bytes = await this.#read(part)
+          if (bytes.length !== part.size) throw new InvalidCheckpointError('chunk size mismatch')
+          pieces.push(bytes)
+          total += bytes.length
         }
+        if (pieces.length === 1) return pieces[0]!
+        const whole = new Uint8Array(total)
+        let at = 0
+        for (const piece of pieces) {
+          whole.set(piece, at)
+          at += piece.length
+        }
+        return whole
       }
-      const reducer = SpaceReducer.restore(whole, { ...options, spaceId: this.spaceId })
+      // The reducer checkpoint's envelope is the head's; its checksums cover the chunks.
+      const checkpoint = {
+        v: index.v,
+        spaceId: this.spaceId,
+        eventCount: this.eventCount,
+        state: await read(index.state),
+        events: await read(index.events),
+        checksum: index.checksum,
+      }
+      const reducer = SpaceReducer.restore(checkpoint, { ...options, spaceId: this.spaceId })
       // The head and the reducer must describe the same state.
       if (reducer.size !== this.eventCount)
         throw new InvalidCheckpointError('reducer and head disagree on the event count')
@@ -570,12 +592,12 @@ export class PagedSpace {
     return (await this.reducer()).state
   }
 
-  async #read(part: { name: string; checksum: string }): Promise<Uint8Array> {
+  async #read(part: { name: string; checksum?: string }): Promise<Uint8Array> {
     const bytes = await this.#loadPart(part.name)
     if (!bytes) throw new InvalidCheckpointError(`part ${part.name} is missing`)
     if (bytes.length > Math.max(MAX_PAGE_BYTES, REDUCER_CHUNK_BYTES * 2))
       throw new InvalidCheckpointError(`part ${part.name} is oversized`)
-    if (checksum(bytes) !== part.checksum)
+    if (part.checksum !== undefined && checksum(bytes) !== part.checksum)
       throw new InvalidCheckpointError(`part ${part.name}: checksum mismatch (damaged)`)
     return bytes
   }
