@@ -15,8 +15,15 @@ import type { AddressInfo } from 'node:net'
 import { stripTypeScriptTypes } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'vite'
+import type { PluginOption } from 'vite'
+import wasmPlugin from 'vite-plugin-wasm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './chromium.ts'
+
+// vite-plugin-wasm's types describe its CommonJS build; its ESM entry exports the function.
+const wasm = wasmPlugin as unknown as () => PluginOption
 
 const STORE_SOURCES = new URL('../../packages/sync/src/store/', import.meta.url)
 
@@ -55,11 +62,21 @@ window.hearthStore = {
 document.title = 'ready'
 </script>`
 
+// The second page: automerge-repo's Repo on IndexedDB through the storage bridge, bundled by
+// Vite (Automerge's wasm included) from store-indexeddb.page.ts.
+const REPO_PAGE = `<!doctype html><meta charset="utf-8"><title>repo</title>
+<script type="module" src="/repo.js"></script>`
+let repoBundle: string
+
 interface WireBytes {
   bytes: number[]
 }
 type WireValue = undefined | WireBytes | Array<{ key: string[]; data: WireBytes }>
 type CallResult = { ok: true; value: WireValue } | { ok: false; name: string; message: string }
+interface PageRepo {
+  write(database: string, count: number): Promise<{ url: string; heads: string[] }>
+  read(database: string, url: string): Promise<{ lines: string[]; heads: string[] }>
+}
 interface PageStore {
   open(handle: string, database: string): Promise<void>
   call(handle: string, method: string, args: unknown[]): Promise<CallResult>
@@ -69,6 +86,7 @@ interface PageStore {
 declare global {
   interface Window {
     hearthStore: PageStore
+    hearthRepo: PageRepo
     hearthStarted(i: number): void
     hearthAcked(i: number): void
   }
@@ -86,6 +104,10 @@ async function startPageServer(): Promise<void> {
       const file = /^\/store\/([a-z-]+\.ts)$/.exec(path)?.[1]
       if (path === '/') {
         res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
+      } else if (path === '/repo') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(REPO_PAGE)
+      } else if (path === '/repo.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript' }).end(repoBundle)
       } else if (file) {
         try {
           const source = await readFile(new URL(file, STORE_SOURCES), 'utf8')
@@ -103,9 +125,33 @@ async function startPageServer(): Promise<void> {
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-async function openPage(context: BrowserContext | Browser): Promise<Page> {
+async function buildRepoPage(): Promise<void> {
+  const outDir = await mkdtemp(join(tmpdir(), 'hearth-repo-page-'))
+  try {
+    await build({
+      configFile: false,
+      logLevel: 'warn',
+      plugins: [wasm()],
+      build: {
+        outDir,
+        target: 'esnext',
+        minify: false,
+        lib: {
+          entry: fileURLToPath(new URL('./store-indexeddb.page.ts', import.meta.url)),
+          formats: ['es'],
+          fileName: 'repo',
+        },
+      },
+    })
+    repoBundle = await readFile(join(outDir, 'repo.js'), 'utf8')
+  } finally {
+    await rm(outDir, { recursive: true, force: true })
+  }
+}
+
+async function openPage(context: BrowserContext | Browser, path = '/'): Promise<Page> {
   const opened = await context.newPage()
-  await opened.goto(origin)
+  await opened.goto(origin + path)
   await opened.waitForFunction(() => document.title === 'ready')
   return opened
 }
@@ -144,7 +190,7 @@ function remoteAdapter(target: Page, handle: string): StoreAdapter {
 }
 
 beforeAll(async () => {
-  await startPageServer()
+  await Promise.all([startPageServer(), buildRepoPage()])
   browser = await launchChromium()
   page = await openPage(browser)
 })
@@ -171,6 +217,20 @@ runStoreAdapterContract('IndexedDB in Chromium', async () => {
 })
 
 describe('IndexedDbStoreAdapter in Chromium', () => {
+  it('stores a Repo’s document through the storage bridge; a new Repo loads it after a reload', async () => {
+    const tab = await openPage(browser, '/repo')
+    const written = await tab.evaluate(() => window.hearthRepo.write('repo-reload', 50))
+    await tab.reload()
+    await tab.waitForFunction(() => document.title === 'ready')
+    const read = await tab.evaluate(
+      (url) => window.hearthRepo.read('repo-reload', url),
+      written.url,
+    )
+    expect(read.heads).toEqual(written.heads)
+    expect(read.lines).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i}`))
+    await tab.close()
+  })
+
   it('stores exactly a view’s bytes, as a copy, and hands out copies', async () => {
     const result = await page.evaluate(async () => {
       const adapter = await window.hearthStore.IndexedDbStoreAdapter.open('views')
@@ -368,5 +428,24 @@ describe('IndexedDbStoreAdapter when the browser is killed (S21)', () => {
     console.log(
       `browser SIGKILL: ${ROUNDS} kills, ${killsOnUnacknowledged} with saves in flight, ${acked.length} acknowledged saves all present (${count} stored)`,
     )
+  })
+
+  it('keeps a Repo’s document flushed right before SIGKILL of the browser', async () => {
+    const context = await launch()
+    const pid = await browserProcessGroup(userDataDir)
+    const tab = await openPage(context, '/repo')
+    const written = await tab.evaluate(() => window.hearthRepo.write('repo-crash', 30))
+    const closed = new Promise<void>((resolve) => context.once('close', () => resolve()))
+    process.kill(-pid, 'SIGKILL') // as soon as the flush resolved in the page
+    await closed
+    const again = await launch()
+    const reopened = await openPage(again, '/repo')
+    const read = await reopened.evaluate(
+      (url) => window.hearthRepo.read('repo-crash', url),
+      written.url,
+    )
+    await again.close()
+    expect(read.heads).toEqual(written.heads)
+    expect(read.lines).toHaveLength(30)
   })
 })
