@@ -15,6 +15,7 @@ const web = await startWebServer({
     pdsUrl: devnet.pds.url,
     keyserverUrl: keyserver.url,
     keyserverDid: keyserver.did,
+    ...(devnet.router && { routerUrl: devnet.router.url, routerDid: devnet.router.identity.did }),
   },
 })
 

@@ -16,9 +16,11 @@ import { extname, join, normalize, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AppConfig } from './src/lib/config/app-config.ts'
 
-export type WebConfig = Omit<AppConfig, 'pdsUrl' | 'clientId'> & {
+export type WebConfig = Omit<AppConfig, 'pdsUrl' | 'clientId' | 'routerUrl' | 'routerDid'> & {
   pdsUrl?: string | null
   clientId?: string | null
+  routerUrl?: string | null
+  routerDid?: string | null
 }
 
 export interface WebServerOptions {
@@ -98,7 +100,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const root = buildDir.endsWith(sep) ? buildDir : buildDir + sep
   if ((await fileIfExists(join(root, FALLBACK))) === null) throw new WebBuildMissingError(root)
   const host = options.host ?? '127.0.0.1'
-  const configJson = JSON.stringify({ pdsUrl: null, clientId: null, ...options.config }, null, 2)
+  const configJson = JSON.stringify(
+    { pdsUrl: null, clientId: null, routerUrl: null, routerDid: null, ...options.config },
+    null,
+    2,
+  )
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {

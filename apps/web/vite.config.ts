@@ -24,6 +24,8 @@ const DEVNET_CONFIG = {
   pdsUrl: 'http://localhost:2583',
   keyserverUrl: 'http://localhost:2585',
   keyserverDid: 'did:web:localhost%3A2585',
+  routerUrl: 'http://localhost:2586',
+  routerDid: 'did:web:localhost%3A2586',
 }
 
 /**

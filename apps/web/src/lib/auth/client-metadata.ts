@@ -8,6 +8,8 @@ export interface ClientMetadataOptions {
   origin: string
   /** The production keyserver's did:web (no fragment). */
   keyserverDid: string
+  /** The production router's did:web (no fragment), when the deployment has one. */
+  routerDid?: string
   clientName?: string
 }
 
@@ -30,6 +32,6 @@ export function clientMetadata(options: ClientMetadataOptions) {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: [`${base}/`],
-    scope: hearthScope(options.keyserverDid),
+    scope: hearthScope(options.keyserverDid, options.routerDid ?? null),
   }
 }

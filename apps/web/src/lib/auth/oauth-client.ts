@@ -22,7 +22,7 @@ export async function createOAuthClient(
   origin: string,
   hooks: OAuthClientHooks = {},
 ): Promise<BrowserOAuthClient> {
-  const scope = hearthScope(config.keyserverDid)
+  const scope = hearthScope(config.keyserverDid, config.routerDid)
   const dev = config.mode === 'development'
   // Production: the hosted client-metadata.json (see apps/web/client-metadata.template.json).
   const clientId = dev ? loopbackClientId(origin, scope) : (config.clientId as string)

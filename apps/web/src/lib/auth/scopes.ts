@@ -5,6 +5,8 @@ export const DEVICE_COLLECTION = 'app.hearth.device'
 export const KEYSERVER_SERVICE_ID = 'hearth_keyserver'
 export const LXM_REGISTER_DEVICE = 'app.hearth.keyserver.registerDevice'
 export const LXM_REVOKE_DEVICE = 'app.hearth.keyserver.revokeDevice'
+export const ROUTER_SERVICE_ID = 'hearth_router'
+export const LXM_CREATE_TICKET = 'app.hearth.router.createTicket'
 
 /** The service-auth audience of the keyserver: its did:web plus the service fragment. */
 export function keyserverAudience(keyserverDid: string): string {
@@ -26,12 +28,19 @@ export function rpcScope(lxm: string, aud: string): string {
   return `rpc:${lxm}?aud=${encodeScopeAud(aud)}`
 }
 
-export function hearthScope(keyserverDid: string): string {
+/** The service-auth audience of the router: its did:web plus the service fragment. */
+export function routerAudience(routerDid: string): string {
+  return `${routerDid}#${ROUTER_SERVICE_ID}`
+}
+
+/** What the app asks for: the device binding, the keyserver's two calls, and (with a router) its ticket. */
+export function hearthScope(keyserverDid: string, routerDid: string | null = null): string {
   const aud = keyserverAudience(keyserverDid)
   return [
     'atproto',
     `repo:${DEVICE_COLLECTION}`,
     rpcScope(LXM_REGISTER_DEVICE, aud),
     rpcScope(LXM_REVOKE_DEVICE, aud),
+    ...(routerDid ? [rpcScope(LXM_CREATE_TICKET, routerAudience(routerDid))] : []),
   ].join(' ')
 }

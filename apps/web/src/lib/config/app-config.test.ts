@@ -56,4 +56,23 @@ describe('parseAppConfig', () => {
     expect(() => parseAppConfig({ ...dev, plcUrl: 'not a url' })).toThrow(/plcUrl/)
     expect(() => parseAppConfig({ ...dev, mode: 'test' })).toThrow(/mode/)
   })
+
+  it('takes the router as a pair of URL and did:web, or neither', () => {
+    expect(parseAppConfig(dev)).toMatchObject({ routerUrl: null, routerDid: null })
+    const withRouter = parseAppConfig({
+      ...dev,
+      routerUrl: 'http://localhost:2586/',
+      routerDid: 'did:web:localhost%3A2586',
+    })
+    expect(withRouter).toMatchObject({
+      routerUrl: 'http://localhost:2586',
+      routerDid: 'did:web:localhost%3A2586',
+    })
+    expect(() => parseAppConfig({ ...dev, routerUrl: 'http://localhost:2586' })).toThrow(
+      /go together/,
+    )
+    expect(() =>
+      parseAppConfig({ ...dev, routerUrl: 'http://localhost:2586', routerDid: 'did:plc:abc' }),
+    ).toThrow(/routerDid/)
+  })
 })

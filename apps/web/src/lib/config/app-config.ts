@@ -18,6 +18,10 @@ export interface AppConfig {
   keyserverDid: string
   /** Production only: the https URL of the hosted client-metadata.json (the OAuth client id). */
   clientId: string | null
+  /** The sync router; both null: spaces work on this device only (no sync). */
+  routerUrl: string | null
+  /** The router's did:web, without the service fragment. */
+  routerDid: string | null
 }
 
 export class ConfigError extends Error {
@@ -30,6 +34,7 @@ export class ConfigError extends Error {
 }
 
 const MAX_CONFIG_BYTES = 16 * 1024
+const DID_WEB = /^did:web:[A-Za-z0-9.%:-]{1,253}$/
 const MAX_URL_LENGTH = 2048
 
 function readUrl(
@@ -67,8 +72,16 @@ export function parseAppConfig(input: unknown): AppConfig {
   if (mode !== 'development' && mode !== 'production')
     throw new ConfigError('mode', 'must be "development" or "production"')
   const keyserverDid = obj.keyserverDid
-  if (typeof keyserverDid !== 'string' || !/^did:web:[A-Za-z0-9.%:-]{1,253}$/.test(keyserverDid)) {
+  if (typeof keyserverDid !== 'string' || !DID_WEB.test(keyserverDid)) {
     throw new ConfigError('keyserverDid', 'must be a did:web without a fragment')
+  }
+  const routerDid = obj.routerDid ?? null
+  if (routerDid !== null && (typeof routerDid !== 'string' || !DID_WEB.test(routerDid))) {
+    throw new ConfigError('routerDid', 'must be a did:web without a fragment')
+  }
+  const routerUrl = readUrl(obj, 'routerUrl', mode, true)
+  if ((routerUrl === null) !== (routerDid === null)) {
+    throw new ConfigError('routerUrl', 'routerUrl and routerDid go together')
   }
   const clientId = readUrl(obj, 'clientId', mode, true)
   if (mode === 'production' && clientId === null) {
@@ -82,6 +95,8 @@ export function parseAppConfig(input: unknown): AppConfig {
     keyserverUrl: readUrl(obj, 'keyserverUrl', mode, false) as string,
     keyserverDid,
     clientId,
+    routerUrl,
+    routerDid,
   }
 }
 

@@ -45,7 +45,8 @@ export function deviceRecord(key: DeviceKey, name: string, createdAt: string) {
   return { $type: DEVICE_COLLECTION, key: key.keyId, name, createdAt }
 }
 
-async function getServiceAuth(pds: FetchHandler, aud: string, lxm: string): Promise<string> {
+/** A service-auth token from the user's PDS for one call (`lxm`) at one service (`aud`). */
+export async function getServiceAuth(pds: FetchHandler, aud: string, lxm: string): Promise<string> {
   const out = await xrpcQuery(pds, 'com.atproto.server.getServiceAuth', { aud, lxm })
   const token = (out as { token?: unknown } | null)?.token
   if (typeof token !== 'string' || token.length > 8192)

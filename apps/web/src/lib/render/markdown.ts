@@ -9,7 +9,7 @@
 // (xss-corpus.ts) in jsdom here and in Chromium by the browser tests.
 
 import createDOMPurify from 'dompurify'
-import type { WindowLike } from 'dompurify'
+import type { Config, WindowLike } from 'dompurify'
 import { Marked } from 'marked'
 import type { Tokens } from 'marked'
 import { replaceShortcodes } from '../emoji/shortcodes.ts'
@@ -114,7 +114,7 @@ export function createMessageRenderer(win: WindowLike): MessageRenderer {
     el.setAttribute('rel', LINK_REL)
   })
   const marked = createMarked()
-  const config = {
+  const config: Config = {
     ALLOWED_TAGS: [...ALLOWED_TAGS],
     ALLOWED_ATTR: [...ALLOWED_ATTR],
     ALLOWED_URI_REGEXP: /^(?:https?|mailto):/i,
@@ -123,7 +123,7 @@ export function createMessageRenderer(win: WindowLike): MessageRenderer {
     ALLOW_UNKNOWN_PROTOCOLS: false,
     KEEP_CONTENT: true,
     RETURN_TRUSTED_TYPE: false,
-  } as const
+  }
   return {
     render(text: string): string {
       const html = marked.parse(text.slice(0, MAX_RENDER_CHARS)) as string

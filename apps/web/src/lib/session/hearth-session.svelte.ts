@@ -17,8 +17,10 @@ import {
   ensureDeviceKey,
   forgetDevice,
 } from '../device/enrol.ts'
-import type { EnrolDeps, EnrolStep } from '../device/enrol.ts'
+import type { EnrolDeps, EnrolledDevice, EnrolStep } from '../device/enrol.ts'
 import { deleteDeviceKey } from '../device/key-store.ts'
+import type { Chat } from '../spaces/chat.svelte.ts'
+import { openSpacesClient } from './spaces-client.ts'
 
 export type SessionStatus =
   'starting' | 'signed-out' | 'redirecting' | 'signed-in' | 'signing-out' | 'broken'
@@ -54,11 +56,16 @@ export class HearthSession {
   error = $state<SignInError | null>(null)
   /** A problem that stops the app from starting at all (e.g. no config.json). */
   fatal = $state<string | null>(null)
+  /** The user's spaces on this device, once its key is loaded (null before, or if storage failed). */
+  chat = $state<Chat | null>(null)
+  /** Why the spaces could not be opened on this device. */
+  spacesError = $state<string | null>(null)
 
   #config: AppConfig | null = null
   #client: BrowserOAuthClient | null = null
   #session: OAuthSession | null = null
   #started: Promise<void> | null = null
+  #spaces: { did: Did; close: () => Promise<void> } | null = null
 
   /** Loads config, finishes an OAuth redirect if there is one, else restores the last session. */
   start(): Promise<void> {
@@ -148,6 +155,7 @@ export class HearthSession {
   }
 
   #clear(): void {
+    void this.#closeSpaces()
     this.#session = null
     this.account = null
     this.device = null
@@ -212,6 +220,9 @@ export class HearthSession {
           return
         }
       }
+      // Spaces work from here on, offline too: the key signs, the in-space binding
+      // (genesis or join) names it; publishing it in the PDS can finish later.
+      void this.#openSpaces(deps, device.key)
       await enrolDevice(deps, device, (step) => {
         this.enrolment = { state: 'working', step }
       })
@@ -223,6 +234,34 @@ export class HearthSession {
           : describeCause(err)
       this.enrolment = { state: 'failed', message }
     }
+  }
+
+  async #openSpaces(deps: EnrolDeps, key: EnrolledDevice['key']): Promise<void> {
+    const config = this.#config
+    if (!config || this.#spaces?.did === deps.did) return
+    await this.#closeSpaces()
+    const placeholder = { did: deps.did, close: async () => undefined }
+    this.#spaces = placeholder
+    try {
+      const opened = await openSpacesClient({ did: deps.did, key, config, pds: deps.pds })
+      if (this.#spaces !== placeholder) {
+        await opened.close()
+        return
+      }
+      this.#spaces = { did: deps.did, close: opened.close }
+      this.chat = opened.chat
+      this.spacesError = null
+    } catch (err) {
+      if (this.#spaces === placeholder) this.#spaces = null
+      this.spacesError = describeCause(err)
+    }
+  }
+
+  async #closeSpaces(): Promise<void> {
+    const spaces = this.#spaces
+    this.#spaces = null
+    this.chat = null
+    await spaces?.close().catch(() => undefined)
   }
 
   /** Starts OAuth: resolves the handle, then leaves the page for the PDS's sign-in page. */
@@ -243,7 +282,9 @@ export class HearthSession {
     }
     this.status = 'redirecting'
     try {
-      await client.signInRedirect(identifier, { scope: hearthScope(config.keyserverDid) })
+      await client.signInRedirect(identifier, {
+        scope: hearthScope(config.keyserverDid, config.routerDid),
+      })
     } catch (err) {
       this.error = classifyAuthorizeError(err, identifier)
       this.status = 'signed-out'

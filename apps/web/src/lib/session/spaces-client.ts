@@ -1,0 +1,77 @@
+// The signed-in device's sync client: a HearthClient on this browser's IndexedDB (one
+// database per account, the Repo's documents and the client's own records side by side),
+// connected to the router with a fresh ticket per attempt. The ticket is bought with a
+// service-auth token from the user's PDS (aud = the router's did:web#hearth_router,
+// lxm = app.hearth.router.createTicket), which the OAuth scope allows and nothing else.
+
+import { isDid } from '@hearth/identity'
+import type { DeviceKey, Did } from '@hearth/identity'
+import {
+  HearthClient,
+  IndexedDbStoreAdapter,
+  prefixedStore,
+  routerSocketUrl,
+  StoreStorageAdapter,
+} from '@hearth/sync'
+import { routerAudience } from '../auth/scopes.ts'
+import { serviceFetchHandler, xrpcQuery } from '../auth/xrpc.ts'
+import type { FetchHandler } from '../auth/xrpc.ts'
+import type { AppConfig } from '../config/app-config.ts'
+import { getServiceAuth } from '../device/enrol.ts'
+import { Chat } from '../spaces/chat.svelte.ts'
+
+export interface SpacesClientDeps {
+  did: Did
+  key: DeviceKey
+  config: AppConfig
+  /** The OAuth session's fetch handler (the user's PDS). */
+  pds: FetchHandler
+}
+
+export function spacesDatabaseName(did: Did): string {
+  return `hearth-spaces:${did}`
+}
+
+export async function openSpacesClient(
+  deps: SpacesClientDeps,
+): Promise<{ chat: Chat; client: HearthClient; close: () => Promise<void> }> {
+  const idb = await IndexedDbStoreAdapter.open(spacesDatabaseName(deps.did))
+  const { routerUrl, routerDid } = deps.config
+  const client = await HearthClient.open({
+    did: deps.did,
+    key: deps.key,
+    store: prefixedStore(idb, 'hearth'),
+    repoStorage: new StoreStorageAdapter(prefixedStore(idb, 'repo')),
+    ...(routerUrl &&
+      routerDid && {
+        router: {
+          url: () =>
+            routerSocketUrl({ url: routerUrl, audience: routerAudience(routerDid) }, (aud, lxm) =>
+              getServiceAuth(deps.pds, aud, lxm),
+            ),
+        },
+      }),
+  })
+  const online = () => client.reconnectNow()
+  addEventListener('online', online)
+  const resolver = serviceFetchHandler(deps.config.handleResolver)
+  const chat = new Chat(client, { resolveHandle: (handle) => resolveHandle(resolver, handle) })
+  return {
+    chat,
+    client,
+    close: async () => {
+      removeEventListener('online', online)
+      chat.close()
+      await client.close()
+      idb.close()
+    },
+  }
+}
+
+/** Handle → DID through the configured resolver (which checks the handle both ways). */
+export async function resolveHandle(resolver: FetchHandler, handle: string): Promise<Did> {
+  const out = await xrpcQuery(resolver, 'com.atproto.identity.resolveHandle', { handle })
+  const did = (out as { did?: unknown } | null)?.did
+  if (!isDid(did)) throw new Error(`No account found for @${handle}`)
+  return did
+}
