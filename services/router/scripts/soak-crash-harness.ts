@@ -58,6 +58,8 @@ export interface RouterCrashOptions {
    * find acknowledged changes missing after a kill, or they prove nothing.
    */
   ackOnSend?: boolean
+  /** Ends the run after the current kill (a soak stopped early still reports). */
+  signal?: AbortSignal
 }
 
 export interface KillReport {
@@ -472,7 +474,11 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
     for (const writer of writers) await writer.connect(address)
     await Promise.all(writers.map((w) => w.setUp(settleMs)))
 
-    for (let kill = 0; kill < options.kills && result.failures.length === 0; kill++) {
+    for (
+      let kill = 0;
+      kill < options.kills && result.failures.length === 0 && !options.signal?.aborted;
+      kill++
+    ) {
       // The moment: after a seeded number of acknowledgements within the burst, or after a
       // seeded delay (which may fall before the first write or after the last ack).
       const sizes = writers.map(() => 1 + prng.int(maxBurst))
