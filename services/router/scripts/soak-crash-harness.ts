@@ -214,8 +214,12 @@ class Writer {
     const body = (await res.json()) as { ticket: string; url: string }
     const ws = new WebSocket(`${body.url}?ticket=${encodeURIComponent(body.ticket)}`)
     this.#ws = ws
-    const joined = new Promise<void>((resolve, reject) => {
+    ws.on('error', () => undefined) // the router dies under us on purpose
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
       ws.once('error', reject)
+    })
+    const joined = new Promise<void>((resolve, reject) => {
       ws.once('close', () => reject(new Error(`${this.name}: closed before joining`)))
       ws.on('message', (data: Buffer) => {
         const frame = cbor.decode(new Uint8Array(data)) as Record<string, unknown>
@@ -228,11 +232,6 @@ class Writer {
           this.#ack(String(frame.documentId), frame.changes as string[])
         }
       })
-    })
-    ws.on('error', () => undefined) // the router dies under us on purpose
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
     })
     ws.send(
       cbor.encode({

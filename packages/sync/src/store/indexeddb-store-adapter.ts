@@ -135,8 +135,8 @@ export class IndexedDbStoreAdapter implements StoreAdapter {
           ? db.transaction(STORE_NAME, mode, { durability: 'strict' })
           : db.transaction(STORE_NAME, mode)
     } catch (error) {
-      // The connection closed between our check and this call (InvalidStateError).
-      if (this.#db !== undefined) this.#db = undefined
+      // The connection closed under us (InvalidStateError): the next call opens a new one.
+      this.#db = undefined
       throw new IndexedDbStoreError(operation, error)
     }
     return new Promise<T>((resolve, reject) => {
