@@ -3,7 +3,8 @@
 // page's real IndexedDB (the assertions run here, in vitest, and talk to the page through
 // Playwright: vitest's own runner cannot run inside this page without its browser mode,
 // which is not installed). Then what only a browser can show: data survives a reload, a
-// closed tab, and SIGKILL of the whole browser right after a save resolved (S21).
+// closed tab, and SIGKILL of the whole browser right after a save resolved (S21); and an
+// automerge-repo Repo stores its documents there through StoreStorageAdapter.
 import { InvalidStoreKeyError } from '@hearth/sync'
 import type { IndexedDbStoreAdapter, StoreAdapter, StoreEntry, StoreKey } from '@hearth/sync'
 import { runStoreAdapterContract } from '@hearth/sync/testing'
