@@ -319,6 +319,12 @@ export class HearthClient {
       outbox.acknowledged(frame.documentId, frame.changes)
   }
 
+  /** A document as this device holds it (`A.save` bytes), for export and backup. */
+  exportDocument(documentId: DocumentId): Uint8Array | undefined {
+    const handle = this.#repo.handles[documentId] as DocHandle<unknown> | undefined
+    return handle?.isReady() ? A.save(handle.doc()) : undefined
+  }
+
   /** The state of each document this device has opened (for a sync indicator, diagnostics). */
   documentStates(): Record<string, string> {
     return Object.fromEntries(
@@ -335,15 +341,22 @@ export class HearthClient {
   async flush(): Promise<void> {
     for (const session of this.#sessions.values())
       await (await session.catch(() => undefined))?.settled()
-    await this.#repo.flush()
+    await this.#repo.flush(this.#readyDocuments())
     await Promise.all([...this.#outboxes.values()].map((o) => o.flush()))
   }
 
   async close(): Promise<void> {
     for (const session of this.#sessions.values()) (await session.catch(() => undefined))?.close()
-    await this.flush().catch(() => undefined)
     this.#connection?.disconnect()
-    await this.#repo.shutdown()
+    // Not `repo.shutdown()`: it flushes every handle, and a handle still waiting for a
+    // document throws (automerge-repo 2.5.6); only documents that exist have anything to save.
+    await this.flush().catch(() => undefined)
+  }
+
+  #readyDocuments(): DocumentId[] {
+    return Object.values(this.#repo.handles)
+      .filter((handle) => handle.isReady())
+      .map((handle) => handle.documentId)
   }
 }
 

@@ -187,7 +187,8 @@ export class RouterConnection extends NetworkAdapter {
 
   #protocolError(socket: WebSocketLike, reason: string): void {
     this.#options.onProtocolError?.(reason)
-    socket.close(1008, 'protocol error')
+    // 4008: our "policy violation" (browsers let scripts close only with 1000 or 3000-4999).
+    socket.close(4008, 'protocol error')
     this.#closed(socket)
   }
 
