@@ -24,6 +24,8 @@ type Name = 'alice' | 'bob' | 'carol'
 
 let devnet: Devnet
 let router: RunningRouter | undefined
+/** Where clients find the router (restarts reuse its port, so this stays true). */
+let endpoint: { url: string; audience: string }
 let dir: string
 const keys = new Map<Name, DeviceKey>()
 const clients: HearthClient[] = []
@@ -39,6 +41,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hearth-client-'))
   devnet = await startDevnet({ keyserver: false })
   router = await startOurRouter()
+  endpoint = { url: router.url, audience: router.identity.audience }
   for (const name of ['alice', 'bob', 'carol'] as const)
     keys.set(name, (await generateDeviceKey()).key)
 })
@@ -58,7 +61,6 @@ async function device(
   const account = devnet.accounts[name]
   const agent = await devnet.login(account)
   const home = join(dir, `${name}-${options.device ?? 'one'}`)
-  const endpoint = { url: router!.url, audience: router!.identity.audience }
   const client = await HearthClient.open({
     did: account.did,
     key: keys.get(name)!,
@@ -182,6 +184,29 @@ describe('two users through the router', () => {
     expect(texts(reopened, channel)).toEqual(before)
     expect(reopened.state.members.get(devnet.accounts.bob.did)?.status).toBe('member')
     await offline.close()
+  })
+  it('a message saved while the router was down and the app then closed is sent on the next start', async () => {
+    const port = Number(new URL(router!.url).port)
+    await router!.close()
+    router = undefined
+    let id: EventId
+    try {
+      const before = await device('alice')
+      const space = await before.openSpace(aliceSpace.spaceId)
+      id = await space.send(channel, 'written, then the app closed')
+      await before.flush()
+      expect(space.delivery(id)).toBe('saved')
+      await before.close()
+    } finally {
+      router = await startOurRouter(port)
+    }
+    const after = await device('alice')
+    const space = await after.openSpace(aliceSpace.spaceId)
+    // The outbox survived the restart: not yet stored, and pushed again once online.
+    expect(space.delivery(id)).toBe('saved')
+    await stored(space, id)
+    await until(bobSpace, () => texts(bobSpace, channel).includes('written, then the app closed'))
+    await after.close()
   })
 })
 
