@@ -44,7 +44,8 @@ type AnyDocFrame = DocFrame | UnavailableFrame | PushInFrame
 export function refusalLabel(reason: string): string {
   if (reason.startsWith('malformed frame')) return 'malformed-frame'
   if (reason.startsWith('rejected:')) return 'rejected-change'
-  if (reason.startsWith('rate limit')) return 'rate-limited'
+  if (reason.startsWith('rate limit'))
+    return reason.includes('space') ? 'rate-limited-space' : 'rate-limited-did'
   if (reason.startsWith('peer id') || reason.includes('join')) return 'bad-join'
   if (reason === 'resync') return 'resync'
   if (reason.startsWith('replaced')) return 'replaced'
@@ -174,7 +175,7 @@ export class SessionGuard {
   }
 
   #limited(session: SessionInfo, scope: 'did' | 'space'): Admission {
-    this.#metrics?.rejections.inc({ reason: `rate-limited-${scope}` })
+    // Counted once, by onRefuse, as the socket closes (rate-limited-did / -space).
     this.#log.warn('frame.rate-limited', { did: session.did, reason: scope })
     return { refuse: `rate limit exceeded (${scope})` }
   }

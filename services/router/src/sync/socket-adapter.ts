@@ -190,6 +190,12 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
   #close(connection: Connection, reason: string, code = CLOSE_POLICY): void {
     if (!connection.open) return
     connection.open = false
+    // A paused socket would never read the peer's close frame (ws then waits 30 s to destroy
+    // it): resume, and whatever it still delivers is ignored (the connection is not open).
+    if (connection.paused) {
+      connection.paused = false
+      connection.socket.resume()
+    }
     // Closing code and a short reason only; the socket is ours to end, the process goes on.
     connection.socket.close(code, reason.slice(0, 120))
     this.#unbind(connection)
