@@ -36,11 +36,12 @@ export interface PagedCheckpoint {
 
 export const PAGED_CHECKPOINT_VERSION = 2
 export const MESSAGES_PER_PAGE = 1000
-export const REDUCER_CHUNK_BYTES = 16 * 1024 * 1024
+/** Large: putting chunks back together costs a copy (a 100k-event space fits in one). */
+export const REDUCER_CHUNK_BYTES = 256 * 1024 * 1024
 /** The head is small by design; this caps a damaged one, not an honest one. */
 export const MAX_HEAD_BYTES = 256 * 1024 * 1024
 /** A page holds at most MESSAGES_PER_PAGE messages of at most one event's text each. */
-const MAX_PAGE_BYTES = 128 * 1024 * 1024
+const MAX_PAGE_BYTES = 256 * 1024 * 1024
 const MAX_PAGE_SIZE = 100_000
 /** Where messages that name no channel or thread are listed. */
 export const NO_CONTAINER = '-'
@@ -595,7 +596,7 @@ export class PagedSpace {
   async #read(part: { name: string; checksum?: string }): Promise<Uint8Array> {
     const bytes = await this.#loadPart(part.name)
     if (!bytes) throw new InvalidCheckpointError(`part ${part.name} is missing`)
-    if (bytes.length > Math.max(MAX_PAGE_BYTES, REDUCER_CHUNK_BYTES * 2))
+    if (bytes.length > Math.max(MAX_PAGE_BYTES, REDUCER_CHUNK_BYTES))
       throw new InvalidCheckpointError(`part ${part.name} is oversized`)
     if (part.checksum !== undefined && checksum(bytes) !== part.checksum)
       throw new InvalidCheckpointError(`part ${part.name}: checksum mismatch (damaged)`)

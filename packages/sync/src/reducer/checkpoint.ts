@@ -188,8 +188,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
  * parsing 100k events was half of a restore.
  */
 export class EventTable<E extends { id: string }> {
-  readonly #map = new Map<string, E | Uint8Array>()
+  /** An event, or (restored, not read yet) its index into the restored bytes. */
+  readonly #map = new Map<string, E | number>()
   readonly #check: (value: unknown) => E
+  #restored: Uint8Array = new Uint8Array(0)
+  /** Where each restored event starts in `#restored`, and one past the last. */
+  #starts: Float64Array = new Float64Array(1)
 
   constructor(check: (value: unknown) => E) {
     this.#check = check
@@ -205,8 +209,8 @@ export class EventTable<E extends { id: string }> {
 
   get(id: string): E | undefined {
     const value = this.#map.get(id)
-    if (!(value instanceof Uint8Array)) return value
-    const event = this.#check(decodeJson(value))
+    if (typeof value !== 'number') return value
+    const event = this.#check(decodeJson(this.#slice(value)))
     if (event.id !== id) throw new InvalidCheckpointError('event stored under another id')
     this.#map.set(id, event)
     return event
@@ -216,9 +220,31 @@ export class EventTable<E extends { id: string }> {
     this.#map.set(id, event)
   }
 
-  /** An event as UTF-8 JSON of its tagged-plain form, parsed when first read. */
-  setJson(id: string, json: Uint8Array): void {
-    this.#map.set(id, json)
+  /**
+   * Puts back restored events: `ids[i]` is the UTF-8 JSON (tagged-plain form) of `bytes` from
+   * the sum of the lengths before it, `lengths[i]` long. Kept as bytes until first read.
+   * Throws InvalidCheckpointError if the lengths do not cut `bytes` exactly, or an id repeats.
+   */
+  restore(ids: readonly string[], lengths: readonly number[], bytes: Uint8Array): void {
+    const starts = new Float64Array(ids.length + 1)
+    let at = 0
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      const length = lengths[i]!
+      if (length < 2 || at + length > bytes.length || this.#map.has(id))
+        throw new InvalidCheckpointError('malformed event entry in state')
+      starts[i] = at
+      this.#map.set(id, i)
+      at += length
+    }
+    if (at !== bytes.length) throw new InvalidCheckpointError('events do not match their lengths')
+    starts[ids.length] = at
+    this.#restored = bytes
+    this.#starts = starts
+  }
+
+  #slice(index: number): Uint8Array {
+    return this.#restored.subarray(this.#starts[index]!, this.#starts[index + 1]!)
   }
 
   delete(id: string): boolean {
@@ -232,7 +258,10 @@ export class EventTable<E extends { id: string }> {
   /** [id, UTF-8 JSON] pairs, in arrival order, without parsing what was never read. */
   *json(): IterableIterator<[string, Uint8Array]> {
     for (const [id, value] of this.#map)
-      yield [id, value instanceof Uint8Array ? value : utf8(JSON.stringify(toPlain(value)))]
+      yield [
+        id,
+        typeof value === 'number' ? this.#slice(value) : utf8(JSON.stringify(toPlain(value))),
+      ]
   }
 }
 

@@ -478,18 +478,8 @@ export class SpaceReducer implements EventGraph {
     if (ids.length !== checkpoint.eventCount)
       throw new InvalidCheckpointError('event count mismatch')
     const lengths = intColumn(parts.events?.lengths, 'event lengths', ids.length)
-    // Each event is a slice of the events bytes, decoded and parsed when first read.
-    const all = checkpoint.events
-    let at = 0
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!
-      const length = lengths[i]!
-      if (length < 2 || at + length > all.length || r.events.has(id))
-        throw new InvalidCheckpointError('malformed event entry in state')
-      r.events.setJson(id, all.subarray(at, at + length))
-      at += length
-    }
-    if (at !== all.length) throw new InvalidCheckpointError('events do not match their lengths')
+    // Each event stays bytes in the events section until first read.
+    r.events.restore(ids, lengths, checkpoint.events)
     decodeOrder(parts.order, ids, r.ords)
     assignFields(r, fromPlain(parts.reducer), REDUCER_SKIP, 'reducer')
     const authority = new Authority(r.spaceId, r, [], r.invalid)
