@@ -5,7 +5,10 @@
 //   HEARTH_ROUTER_DATA (./.data/router)  the storage directory
 //   HEARTH_PLC_URL                  the PLC directory (https://plc.directory in production)
 //   HEARTH_DEV_MODE=1               plain http and loopback identity resolution (devnet only)
+//   HEARTH_LOG_LEVEL (info)         debug | info | warn | error; logs are JSON lines on stdout
+//   HEARTH_ROUTER_SHUTDOWN_MS (10000)  how long SIGTERM/SIGINT may take to drain and flush
 import { resolve } from 'node:path'
+import { createLogger, isLogLevel } from './log.ts'
 import { createSyncEndpoint } from './sync/sync-endpoint.ts'
 import { startRouter } from './server.ts'
 
@@ -19,6 +22,12 @@ const publicHost = env.HEARTH_ROUTER_PUBLIC_HOST
 if (!devMode && !publicHost)
   throw new Error('HEARTH_ROUTER_PUBLIC_HOST is required outside development mode')
 
+const level = env.HEARTH_LOG_LEVEL ?? 'info'
+if (!isLogLevel(level)) throw new Error('HEARTH_LOG_LEVEL must be debug, info, warn or error')
+const log = createLogger({ level })
+const shutdownMs = Number(env.HEARTH_ROUTER_SHUTDOWN_MS ?? 10_000)
+if (!(shutdownMs > 0)) throw new Error('HEARTH_ROUTER_SHUTDOWN_MS must be a positive number')
+
 const endpoint = await createSyncEndpoint({
   dataDir: resolve(env.HEARTH_ROUTER_DATA ?? '.data/router'),
 })
@@ -30,20 +39,36 @@ const router = await startRouter({
   plcUrl,
   devMode,
   endpoint,
+  log,
 })
-console.log(
-  JSON.stringify({ msg: 'hearth-router listening', url: router.url, did: router.identity.did }),
-)
+// `msg` stays for scripts that wait for this line (soak-crash-harness.ts).
+log.info('router.listening', {
+  msg: 'hearth-router listening',
+  url: router.url,
+  did: router.identity.did,
+})
 
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) process.exit(1)
     stopping = true
+    log.info('router.stopping', { signal })
+    const started = performance.now()
+    // Sockets close first (no new writes), then the Repo flushes and SQLite checkpoints: every
+    // acknowledged change was already on disk, and nothing half-applied is left behind.
+    const deadline = setTimeout(() => {
+      log.error('router.shutdown-timeout', { ms: shutdownMs })
+      process.exit(1)
+    }, shutdownMs)
     router.close().then(
-      () => process.exit(0),
+      () => {
+        clearTimeout(deadline)
+        log.info('router.stopped', { ms: Math.round(performance.now() - started) })
+        process.exit(0)
+      },
       (err: unknown) => {
-        console.error(err)
+        log.error('router.shutdown-failed', {}, err)
         process.exit(1)
       },
     )
