@@ -1,6 +1,8 @@
 // Automerge storage of space events: append, validation, first sync, reopen, bytes per event.
 //   npm run bench -- automerge      (BENCH_MAX=10000 to stop at 10k events; BENCH_ONLY=reopen)
-import { mkdtemp, rm } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as A from '@automerge/automerge'
@@ -230,32 +232,92 @@ async function firstSyncBench(devices: Device[]): Promise<void> {
   row('validated, per change', ms(validated.ms / n))
 }
 
+interface ReopenFixture {
+  root: string
+  spaceId: SpaceId
+  channel: EventId
+  expectedLatest: string[]
+  members: number
+  digest: string
+  hashes: number
+}
+
+/**
+ * Cold open, measured in a fresh process (an app starting): one A.load of the document, the
+ * events parsed back from their wire bytes (schema + id, no signature), the full replay.
+ */
+async function coldChild(f: ReopenFixture): Promise<Record<string, number>> {
+  const saved = new Uint8Array(await readFile(join(f.root, 'doc.bin')))
+  const blob = new Uint8Array(await readFile(join(f.root, 'events.bin')))
+  const lengths = JSON.parse(await readFile(join(f.root, 'events.json'), 'utf8')) as number[]
+  gc?.()
+  let t = performance.now()
+  A.free(A.load(saved))
+  const load = performance.now() - t
+  t = performance.now()
+  const events: SpaceEvent[] = []
+  for (let i = 0, at = 0; i < lengths.length; at += lengths[i]!, i++) {
+    const parsed = parseSignedEvent(blob.subarray(at, at + lengths[i]!))
+    if (!parsed.ok) throw new Error('parse failed')
+    events.push(parsed.event)
+  }
+  const parse = performance.now() - t
+  t = performance.now()
+  const state = reduce(f.spaceId, events)
+  const replay = performance.now() - t
+  if (stateDigest(state) !== f.digest) throw new Error('cold replay differs')
+  return { load, parse, replay }
+}
+
+/** Reopen from the verified store, measured in a fresh process. */
+async function reopenChild(f: ReopenFixture): Promise<Record<string, number>> {
+  gc?.()
+  let t = performance.now()
+  const store = new VerifiedStore(new FileStoreAdapter(f.root))
+  const opened = await store.openCheckpoint(f.spaceId)
+  const head = performance.now() - t
+  const latest = await opened!.space.latestMessages(f.channel, 50)
+  const firstScreen = performance.now() - t
+  if (latest.map((m) => m.id).join() !== f.expectedLatest.join())
+    throw new Error('reopened latest messages differ from the replay')
+  if (opened!.space.summary.members.size !== f.members)
+    throw new Error('reopened summary differs from the replay')
+  // The validator's known-valid hashes, needed before syncing (not for the first screen).
+  t = performance.now()
+  const verified = await store.loadVerified('doc')
+  const hashes = performance.now() - t
+  if (verified.size !== f.hashes) throw new Error('reopen lost the hashes')
+  // Then the live reducer (to add events, or for the full state), read on demand.
+  t = performance.now()
+  const live = await opened!.space.reducer()
+  const state = live.state
+  const reducer = performance.now() - t
+  if (live.recomputes !== 0) throw new Error('reopen replayed')
+  if (stateDigest(state) !== f.digest) throw new Error('reopened state differs from the replay')
+  return { head, firstScreen, hashes, reducer }
+}
+
+function runChild(kind: 'cold' | 'reopen', fixture: ReopenFixture): Record<string, number> {
+  const run = spawnSync(
+    process.execPath,
+    ['--expose-gc', import.meta.filename, `--reopen-child=${kind}`],
+    { input: JSON.stringify(fixture), encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'] },
+  )
+  if (run.status !== 0) throw new Error(`${kind} child failed`)
+  return JSON.parse(run.stdout) as Record<string, number>
+}
+
 async function reopenBench(devices: Device[], pool: Uint8Array[][]): Promise<void> {
   const n = Math.min(MAX, 100_000)
   for (const d of devices) d.own = { seq: 0, hash: undefined, bucket: undefined }
   const doc = await fill(devices, pool, n, 250)
   const saved = A.save(doc)
-  gc?.()
-  let t = performance.now()
-  const loaded = A.load(saved)
-  const coldMs = performance.now() - t
-  A.free(loaded)
   // The reducer's real checkpoint of a 100k-event space (members, channels, ~90% messages,
   // reactions), saved with the document's change hashes, as the app saves it.
   const space = busySpace(n, { messages: 0.9, reactions: 0.1 })
-  // A cold open also turns the document's entries back into events (schema + id, no signature).
   const wire = space.events.map((e) => encodeSignedEvent(e))
-  gc?.()
-  let t0 = performance.now()
-  for (const bytes of wire) if (!parseSignedEvent(bytes).ok) throw new Error('parse failed')
-  const parseMs = performance.now() - t0
-  gc?.()
-  t0 = performance.now()
-  reduce(space.spaceId, space.events)
-  const replayMs = performance.now() - t0
   const reducer = new SpaceReducer(space.spaceId)
   reducer.addAll(space.events)
-  const digest = stateDigest(reducer.state)
   // What the first screen of the busiest channel shows, from the replay: its last 50 messages.
   const channel = [...reducer.state.containers.values()].find((c) => c.name === 'general')!.id
   const expectedLatest = [...reducer.state.messages.values()]
@@ -270,91 +332,77 @@ async function reopenBench(devices: Device[], pool: Uint8Array[][]): Promise<voi
     .map((m) => m.hash)
   const perChangeHashes = [
     ...realHashes,
-    ...Array.from({ length: n - realHashes.length }, (_, i) =>
-      (i + 1).toString(16).padStart(64, 'f'),
+    ...Array.from(
+      { length: n - realHashes.length },
+      (_, i) => `e${(i + 1).toString(16).padStart(63, '0')}`,
     ),
   ]
   const root = await mkdtemp(join(tmpdir(), 'hearth-bench-'))
   try {
     const store = new VerifiedStore(new FileStoreAdapter(root))
-    t = performance.now()
+    const t = performance.now()
     await store.saveCheckpoint(reducer, {
       heads: { doc: A.getHeads(doc) },
       verified: { doc: perChangeHashes },
     })
     const saveMs = performance.now() - t
-    const adapter = new FileStoreAdapter(root)
-    const stored = await adapter.loadRange(['checkpoint', space.spaceId])
+    const stored = await new FileStoreAdapter(root).loadRange(['checkpoint', space.spaceId])
     const sizeOf = (match: (name: string) => boolean) =>
       stored.filter((e) => match(e.key[e.key.length - 1]!)).reduce((s, e) => s + e.data.length, 0)
     const headBytes = sizeOf((name) => name === 'head')
     const pageBytes = sizeOf((name) => name.startsWith('m.'))
     const pages = stored.filter((e) => e.key[e.key.length - 1]!.startsWith('m.')).length
     const reducerBytes = sizeOf((name) => name.startsWith('r.'))
-    stored.length = 0
-    gc?.()
-    // Reopen until the first screen of a channel is available: the head (space summary and
-    // page index) and the latest 50 messages of the channel.
-    t = performance.now()
-    const reopenStore = new VerifiedStore(new FileStoreAdapter(root))
-    const opened = await reopenStore.openCheckpoint(space.spaceId)
-    const headMs = performance.now() - t
-    const latest = await opened!.space.latestMessages(channel, 50)
-    const firstScreenMs = performance.now() - t
-    if (latest.map((m) => m.id).join() !== expectedLatest.join())
-      throw new Error('reopened latest messages differ from the replay')
-    if (opened!.space.summary.members.size !== reducer.state.members.size)
-      throw new Error('reopened summary differs from the replay')
-    // The validator's known-valid hashes, needed before syncing (not for the first screen).
-    // With one event per change (chat) a 100k-event space has 100k of them.
-    t = performance.now()
-    const verified = await reopenStore.loadVerified('doc')
-    const verifiedMs = performance.now() - t
-    if (verified.size !== perChangeHashes.length) throw new Error('reopen lost the hashes')
-    // Then the live reducer (to add events, or for the full state), read on demand.
-    gc?.()
-    t = performance.now()
-    const live = await opened!.space.reducer()
-    const state = live.state
-    const reducerMs = performance.now() - t
-    if (live.recomputes !== 0) throw new Error('reopen replayed')
-    if (stateDigest(state) !== digest) throw new Error('reopened state differs from the replay')
-    const cold = coldMs + parseMs + replayMs
-    console.log(`\n-- reopen ${n.toLocaleString('en')} events --`)
+    await writeFile(join(root, 'doc.bin'), saved)
+    await writeFile(join(root, 'events.bin'), Buffer.concat(wire))
+    await writeFile(join(root, 'events.json'), JSON.stringify(wire.map((w) => w.length)))
+    const fixture: ReopenFixture = {
+      root,
+      spaceId: space.spaceId,
+      channel,
+      expectedLatest,
+      members: reducer.state.members.size,
+      digest: stateDigest(reducer.state),
+      hashes: perChangeHashes.length,
+    }
+    const c = runChild('cold', fixture)
+    const r = runChild('reopen', fixture)
+    const cold = c['load']! + c['parse']! + c['replay']!
+    console.log(`\n-- reopen ${n.toLocaleString('en')} events (each side in a fresh process) --`)
     row(
       'cold: one A.load of the document',
-      ms(coldMs),
+      ms(c['load']!),
       `${(saved.length / 1e6).toFixed(1)} MB, before any signature check`,
     )
-    row('cold: parse the events (schema + id, no signature)', ms(parseMs))
-    row('cold: full reducer replay of the events', ms(replayMs), 'reduce(spaceId, events)')
+    row('cold: parse the events (schema + id, no signature)', ms(c['parse']!))
+    row('cold: full reducer replay of the events', ms(c['replay']!), 'reduce(spaceId, events)')
     row('cold total (A.load + parse + replay)', ms(cold))
     row(
       'reopen: the head',
-      ms(headMs),
+      ms(r['head']!),
       `${(headBytes / 1e3).toFixed(1)} kB: members, containers, page index`,
     )
     row(
       'reopen until the latest 50 messages of a channel',
-      ms(firstScreenMs),
+      ms(r['firstScreen']!),
       `${pages} pages of <= 1,000 messages, ${(pageBytes / 1e6).toFixed(1)} MB in all`,
     )
     row(
       'cold / reopen until the latest 50 messages',
-      `${(cold / firstScreenMs).toFixed(1)}x`,
-      cold / firstScreenMs >= 10 ? 'goal >= 10x: met' : 'goal >= 10x: MISSED',
+      `${(cold / r['firstScreen']!).toFixed(1)}x`,
+      cold / r['firstScreen']! >= 10 ? 'goal >= 10x: met' : 'goal >= 10x: MISSED',
     )
     row(
       'then: verified change hashes (100k changes)',
-      ms(verifiedMs),
+      ms(r['hashes']!),
       'what the validator needs before syncing',
     )
     row(
       'then: the live reducer + full state (on demand)',
-      ms(reducerMs),
+      ms(r['reducer']!),
       `${(reducerBytes / 1e6).toFixed(1)} MB of chunks; re-verifies and replays nothing`,
     )
-    const everything = firstScreenMs + verifiedMs + reducerMs
+    const everything = r['firstScreen']! + r['hashes']! + r['reducer']!
     row(
       'cold / (first screen + hashes + live reducer)',
       `${(cold / everything).toFixed(1)}x`,
@@ -422,6 +470,13 @@ async function bytesBench(devices: Device[]): Promise<void> {
 
 // BENCH_ONLY=reopen (or append, sync, bytes) runs one section.
 const only = process.env['BENCH_ONLY']
+const child = process.argv.find((a) => a.startsWith('--reopen-child='))?.split('=')[1]
+if (child) {
+  const fixture = JSON.parse(readFileSync(0, 'utf8')) as ReopenFixture
+  const result = child === 'cold' ? await coldChild(fixture) : await reopenChild(fixture)
+  process.stdout.write(JSON.stringify(result))
+  process.exit(0)
+}
 const devices = await makeDevices(DEVICES)
 const pool = await pools(devices, 500)
 if (!only || only === 'append') for (const size of SIZES) await appendBench(size, devices, pool)
