@@ -1,7 +1,14 @@
+import * as A from '@automerge/automerge'
 import type { DocumentId, PeerId } from '@automerge/automerge-repo'
 import type { Did } from '@hearth/identity'
 import { TokenBuckets } from '@hearth/limits'
-import type { EphemeralFrame, MemberView, PeerRejection } from '@hearth/sync'
+import {
+  MESSAGE_DOCUMENT_CAPACITY,
+  type DocumentRole,
+  type EphemeralFrame,
+  type MemberView,
+  type PeerRejection,
+} from '@hearth/sync'
 import { silentLogger, type Logger } from './log.ts'
 import type { RouterMetrics } from './metrics.ts'
 import {
@@ -26,6 +33,16 @@ export interface FrameLimits {
   maxWaitMs: number
   /** Rate-limit keys (DIDs, spaces) tracked at once. */
   maxKeys: number
+  /**
+   * Document quotas. Event wire bytes per document: stored as base64url (x4/3) plus Automerge's
+   * own overhead, 16 MiB keeps a whole-document snapshot under the storage's 32 MiB chunk cap.
+   */
+  maxDocumentEventBytes: number
+  /**
+   * Events per message document: honest writers move to the next document at
+   * MESSAGE_DOCUMENT_CAPACITY; the slack covers writers racing at the boundary.
+   */
+  maxMessageDocumentEvents: number
 }
 
 export const DEFAULT_FRAME_LIMITS: FrameLimits = {
@@ -36,6 +53,8 @@ export const DEFAULT_FRAME_LIMITS: FrameLimits = {
   bytesPerUnit: 16 * 1024,
   maxWaitMs: 10_000,
   maxKeys: 100_000,
+  maxDocumentEventBytes: 16 * 1024 * 1024,
+  maxMessageDocumentEvents: MESSAGE_DOCUMENT_CAPACITY + 1000,
 }
 
 type AnyDocFrame = DocFrame | UnavailableFrame | PushInFrame
@@ -44,6 +63,7 @@ type AnyDocFrame = DocFrame | UnavailableFrame | PushInFrame
 export function refusalLabel(reason: string): string {
   if (reason.startsWith('malformed frame')) return 'malformed-frame'
   if (reason.startsWith('rejected:')) return 'rejected-change'
+  if (reason.startsWith('document quota')) return 'document-quota'
   if (reason.startsWith('rate limit'))
     return reason.includes('space') ? 'rate-limited-space' : 'rate-limited-did'
   if (reason.startsWith('peer id') || reason.includes('join')) return 'bad-join'
@@ -54,8 +74,13 @@ export function refusalLabel(reason: string): string {
 }
 
 export interface SessionGuardOptions {
-  /** Document → space, for per-space buckets. */
-  spaceOf: (documentId: DocumentId) => string | undefined
+  /** Document → its role in a space (per-space buckets, document quotas). */
+  roleOf: (documentId: DocumentId) => DocumentRole | undefined
+  /**
+   * The events a document already holds (its first sight in this process: loaded from disk).
+   * Undefined when it is not loaded; it is then counted from its next accepted changes.
+   */
+  storedEvents?: (documentId: DocumentId) => Uint8Array[] | undefined
   members: (spaceId: string) => ReadonlyMap<Did, MemberView>
   sessionsOf: (did: Did) => Iterable<SessionInfo>
   send: (peerId: PeerId, frame: object) => void
@@ -78,6 +103,8 @@ export class SessionGuard {
   readonly #options: SessionGuardOptions
   readonly #byDid: TokenBuckets
   readonly #bySpace: TokenBuckets
+  /** Events and their bytes per document (bounded by the documents the router holds). */
+  readonly #usage = new Map<DocumentId, { events: number; bytes: number }>()
 
   constructor(options: SessionGuardOptions) {
     this.#options = options
@@ -131,14 +158,51 @@ export class SessionGuard {
     const byDid = this.#byDid.reserve(session.did, cost, this.limits.maxWaitMs)
     if (!byDid.ok) return this.#limited(session, 'did')
     let waitMs = byDid.waitMs
-    const spaceId = this.#options.spaceOf(frame.documentId)
-    if (spaceId !== undefined) {
-      const bySpace = this.#bySpace.reserve(spaceId, cost, this.limits.maxWaitMs)
+    const role = this.#options.roleOf(frame.documentId)
+    if (role !== undefined) {
+      const bySpace = this.#bySpace.reserve(role.spaceId, cost, this.limits.maxWaitMs)
       if (!bySpace.ok) return this.#limited(session, 'space')
       waitMs = Math.max(waitMs, bySpace.waitMs)
+      if (this.isFull(frame.documentId) && carriesChanges(frame)) {
+        this.#log.warn('document.quota', { did: session.did, documentId: frame.documentId })
+        return { refuse: 'document quota exceeded' }
+      }
     }
     if (waitMs > 0) this.#metrics?.rejections.inc({ reason: 'rate-delayed' })
     return { waitMs }
+  }
+
+  /**
+   * Changes the validator accepted into a document (its events' wire bytes, per change): what
+   * the document quotas count. A document over quota takes no more changes from anyone (the
+   * frame that carries them closes its socket); reading it goes on.
+   */
+  accepted(documentId: DocumentId, events: readonly (readonly Uint8Array[])[]): void {
+    let usage = this.#usage.get(documentId)
+    if (!usage) {
+      usage = { events: 0, bytes: 0 }
+      for (const bytes of this.#options.storedEvents?.(documentId) ?? []) {
+        usage.events++
+        usage.bytes += bytes.byteLength
+      }
+      this.#usage.set(documentId, usage)
+    }
+    for (const change of events)
+      for (const bytes of change) {
+        usage.events++
+        usage.bytes += bytes.byteLength
+      }
+  }
+
+  /** Is the document at its quota (events for a message document, bytes for any)? */
+  isFull(documentId: DocumentId): boolean {
+    const usage = this.#usage.get(documentId)
+    if (!usage) return false
+    if (usage.bytes >= this.limits.maxDocumentEventBytes) return true
+    return (
+      this.#options.roleOf(documentId)?.kind === 'messages' &&
+      usage.events >= this.limits.maxMessageDocumentEvents
+    )
   }
 
   /** The hooks for `AuthenticatedSocketAdapter` (chaining the caller's own `onRefuse`). */
@@ -183,5 +247,16 @@ export class SessionGuard {
   #ephemeralDropped(reason: EphemeralDropReason, session: SessionInfo): void {
     this.#metrics?.ephemeralDropped.inc({ reason })
     this.#log.info('ephemeral.dropped', { did: session.did, reason })
+  }
+}
+
+/** Does a document frame carry changes (decoded only for a document at its quota)? */
+function carriesChanges(frame: AnyDocFrame): boolean {
+  if (frame.type === 'doc-unavailable') return false
+  if (!('data' in frame)) return frame.changes.length > 0
+  try {
+    return A.decodeSyncMessage(frame.data).changes.length > 0
+  } catch {
+    return true
   }
 }

@@ -169,7 +169,11 @@ export async function createSyncEndpoint(
     })
   const spaces = new SpaceDirectory()
   const guard = new SessionGuard({
-    spaceOf: (documentId) => spaces.resolve(documentId)?.spaceId,
+    roleOf: (documentId) => spaces.resolve(documentId),
+    storedEvents: (documentId) => {
+      const handle = repo.handles[documentId]
+      return handle?.isReady() ? eventsIn(handle.doc()) : undefined
+    },
     members: (spaceId) => spaces.members(spaceId),
     sessionsOf: (did) => adapter.sessionsOf(did),
     send: (target, frame) => adapter.sendFrame(target, frame),
@@ -231,6 +235,7 @@ export async function createSyncEndpoint(
       // Accepted changes whose message was then dropped (its peer left) are never pushed: bound.
       if (fresh.size > MAX_FRESH_PER_DOCUMENT) fresh.clear()
       for (const change of changes) fresh.add(change.meta.hash)
+      guard.accepted(documentId, events)
       spaces.ingest(documentId, events.flat())
     },
     repo: {
