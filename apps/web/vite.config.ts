@@ -6,6 +6,7 @@ import { defineConfig } from 'vite'
 import type { Plugin } from 'vite'
 import wasm from 'vite-plugin-wasm'
 import svelteConfig from '../../svelte.config.js'
+import { cborNoEval } from './vite-plugins.ts'
 
 // The build is the same everywhere: pdsUrl, resolver, PLC and keyserver come from
 // /config.json at runtime (see src/lib/config), so nothing here is per machine.
@@ -55,6 +56,7 @@ export default defineConfig({
   preview: { host: '127.0.0.1', port: 4173 },
   plugins: [
     devConfigJson(),
+    cborNoEval(),
     wasm(),
     sveltekit({
       ...svelteConfig,

@@ -1,3 +1,4 @@
+import './csp.ts'
 export { hearth, HearthSession } from './session/hearth-session.svelte.ts'
 export type {
   Account,

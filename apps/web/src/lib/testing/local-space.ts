@@ -19,6 +19,8 @@ import { SpaceBuilder } from '@hearth/sync/testing'
 import type { TestActor } from '@hearth/sync/testing'
 import type { SpaceSource } from '../spaces/space-source.ts'
 
+let spaces = 0
+
 export class LocalSpace implements SpaceSource {
   readonly builder = new SpaceBuilder()
   readonly reducer: SpaceReducer
@@ -30,12 +32,15 @@ export class LocalSpace implements SpaceSource {
   #timelines = new Map<EventId, MessageView[]>()
 
   constructor(creator: TestActor, mode: SpaceMode = 'INVITES_ONLY', name = 'Test space') {
-    const genesis = this.builder.genesis(creator, mode)
+    // A nonce of our own: SpaceBuilder's default would give two spaces of one creator and
+    // mode the same genesis, hence the same id.
+    const nonce = `local-${++spaces}-${Math.random().toString(36).slice(2, 10)}`
+    const genesis = this.builder.make(creator, 'genesis', { mode, name, nonce }, { parents: [] })
+    this.builder.spaceId = genesis.id
     this.spaceId = genesis.id
     this.reducer = new SpaceReducer(genesis.id)
     this.reducer.add(genesis)
     this.me = creator
-    if (name !== 'Test space') this.as(creator, 'space.profile', { name })
   }
 
   get state(): SpaceState {
