@@ -136,4 +136,25 @@ describe('router HTTP', () => {
     const metrics = await (await app.request('/metrics')).text()
     expect(metrics).toMatch(/hearth_router_rejections_total\{reason="MissingToken"\} 1/)
   })
+
+  it('answers the web app’s CORS preflight for a ticket, without counting it', async () => {
+    const { app } = makeApp({ burst: 1 })
+    const preflight = await app.request(`/xrpc/${LXM_CREATE_TICKET}`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://127.0.0.1:5173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*')
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization')
+    const res = await app.request(`/xrpc/${LXM_CREATE_TICKET}`, {
+      ...(await ticketRequest(await mint())),
+      headers: { authorization: `Bearer ${await mint()}`, origin: 'http://127.0.0.1:5173' },
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('access-control-allow-origin')).toBe('*')
+  })
 })

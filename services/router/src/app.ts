@@ -1,6 +1,7 @@
 import { serviceDidDocument, type ServiceIdentity } from '@hearth/identity'
 import { bearerToken, JtiReplayCache, verifyServiceJwt } from '@hearth/identity/service-jwt'
 import { Hono, type Context } from 'hono'
+import { cors } from 'hono/cors'
 import { RateLimitedError, toHttpError } from './errors.ts'
 import type { TokenBuckets } from './limits.ts'
 import type { Logger } from './log.ts'
@@ -41,6 +42,19 @@ export function createRouterApp(deps: RouterAppDeps): Hono {
     c.header('content-type', deps.metrics.registry.contentType)
     return c.body(await deps.metrics.registry.metrics())
   })
+
+  // The web app asks for tickets from its own origin. Bearer tokens, never cookies, so any
+  // origin may call (as the keyserver allows); preflights are answered before any limit.
+  app.use(
+    '/xrpc/*',
+    cors({
+      origin: '*',
+      allowMethods: ['POST', 'OPTIONS'],
+      allowHeaders: ['authorization', 'content-type'],
+      exposeHeaders: ['retry-after', 'www-authenticate'],
+      maxAge: 600,
+    }),
+  )
 
   // A service-auth JWT from the caller's PDS buys one single-use ticket for the WebSocket.
   app.post(`/xrpc/${LXM_CREATE_TICKET}`, async (c) => {
