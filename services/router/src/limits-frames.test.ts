@@ -121,6 +121,19 @@ describe('SessionGuard document quotas', () => {
   })
 })
 
+describe('SessionGuard space creations', () => {
+  it('a DID opens a burst of spaces, then so many a day; retrying a known one is free', () => {
+    let now = 0
+    const g = guard(() => now, { spaceCreationBurst: 2, spaceCreationsPerDay: 24 })
+    expect([1, 2, 3].map(() => g.mayCreateSpace(did, false))).toEqual([true, true, false])
+    expect(g.mayCreateSpace(did, true)).toBe(true)
+    expect(g.mayCreateSpace('did:plc:bbbbbbbbbbbbbbbbbbbbbbbb' as Did, false)).toBe(true)
+    now += 3600_000 // one an hour
+    expect(g.mayCreateSpace(did, false)).toBe(true)
+    expect(g.mayCreateSpace(did, false)).toBe(false)
+  })
+})
+
 describe('refusal labels', () => {
   it('map free-text reasons to a few metric labels', () => {
     expect(refusalLabel('malformed frame: text frame')).toBe('malformed-frame')

@@ -43,6 +43,9 @@ export interface FrameLimits {
    * MESSAGE_DOCUMENT_CAPACITY; the slack covers writers racing at the boundary.
    */
   maxMessageDocumentEvents: number
+  /** New spaces a DID may open on this router: a burst, then so many a day. */
+  spaceCreationBurst: number
+  spaceCreationsPerDay: number
 }
 
 export const DEFAULT_FRAME_LIMITS: FrameLimits = {
@@ -55,6 +58,8 @@ export const DEFAULT_FRAME_LIMITS: FrameLimits = {
   maxKeys: 100_000,
   maxDocumentEventBytes: 16 * 1024 * 1024,
   maxMessageDocumentEvents: MESSAGE_DOCUMENT_CAPACITY + 1000,
+  spaceCreationBurst: 20,
+  spaceCreationsPerDay: 100,
 }
 
 type AnyDocFrame = DocFrame | UnavailableFrame | PushInFrame
@@ -83,6 +88,7 @@ export interface SessionGuardOptions {
   storedEvents?: (documentId: DocumentId) => Uint8Array[] | undefined
   members: (spaceId: string) => ReadonlyMap<Did, MemberView>
   sessionsOf: (did: Did) => Iterable<SessionInfo>
+  online?: { count: () => number; dids: () => Iterable<Did> }
   send: (peerId: PeerId, frame: object) => void
   frameLimits?: Partial<FrameLimits>
   ephemeralLimits?: Partial<EphemeralLimits>
@@ -103,6 +109,7 @@ export class SessionGuard {
   readonly #options: SessionGuardOptions
   readonly #byDid: TokenBuckets
   readonly #bySpace: TokenBuckets
+  readonly #creations: TokenBuckets
   /** Events and their bytes per document (bounded by the documents the router holds). */
   readonly #usage = new Map<DocumentId, { events: number; bytes: number }>()
 
@@ -122,9 +129,16 @@ export class SessionGuard {
       maxKeys: this.limits.maxKeys,
       now,
     })
+    this.#creations = new TokenBuckets({
+      capacity: this.limits.spaceCreationBurst,
+      refillPerSecond: this.limits.spaceCreationsPerDay / 86_400,
+      maxKeys: this.limits.maxKeys,
+      now,
+    })
     this.ephemeral = new EphemeralRelay({
       members: options.members,
       sessionsOf: options.sessionsOf,
+      ...(options.online ? { online: options.online } : {}),
       send: options.send,
       ...(options.ephemeralLimits ? { limits: options.ephemeralLimits } : {}),
       now,
@@ -192,6 +206,18 @@ export class SessionGuard {
         usage.events++
         usage.bytes += bytes.byteLength
       }
+  }
+
+  /**
+   * May `did` open a new space here? Spends one of its creations (a space already known, such
+   * as a creation being retried, costs nothing). Refused creations look like any refusal.
+   */
+  mayCreateSpace(did: Did, known: boolean): boolean {
+    if (known) return true
+    if (this.#creations.take(did).ok) return true
+    this.#metrics?.rejections.inc({ reason: 'space-quota' })
+    this.#log.warn('space.quota', { did })
+    return false
   }
 
   /** Is the document at its quota (events for a message document, bytes for any)? */

@@ -21,7 +21,7 @@ beforeAll(async () => {
   bobKey = (await generateDeviceKey()).key
 })
 
-function setup(limits = {}) {
+function setup(limits = {}, online = false) {
   const members = new Map<Did, MemberView>([
     [alice, { did: alice, status: 'member', keys: [aliceKey.keyId] } as unknown as MemberView],
     [bob, { did: bob, status: 'member', keys: [bobKey.keyId] } as unknown as MemberView],
@@ -35,6 +35,7 @@ function setup(limits = {}) {
   const relay = new EphemeralRelay({
     members: () => members,
     sessionsOf: (did) => sessions.get(did) ?? [],
+    ...(online ? { online: { count: () => sessions.size, dids: () => sessions.keys() } } : {}),
     send: (peerId, frame) => sent.push([peerId, frame]),
     limits,
     onDrop: (reason) => drops.push(reason),
@@ -51,6 +52,16 @@ describe('EphemeralRelay', () => {
     await relay.receive(session(bob, 'b1'), await presence(bobKey, bob))
     expect(sent.map(([peer]) => peer).sort()).toEqual([`${alice}#a1`, `${bob}#b2`])
     expect(drops).toEqual([])
+  })
+
+  it('walks the DIDs online instead of the member list when they are fewer: same deliveries', async () => {
+    const { relay, members, sent } = setup({}, true)
+    for (let i = 0; i < 10; i++) {
+      const did = `did:plc:member${'a'.repeat(18)}${String.fromCharCode(97 + i)}` as Did
+      members.set(did, { did, status: 'member', keys: [] } as unknown as MemberView)
+    }
+    await relay.receive(session(bob, 'b1'), await presence(bobKey, bob))
+    expect(sent.map(([peer]) => peer).sort()).toEqual([`${alice}#a1`, `${bob}#b2`])
   })
 
   it('drops over the per-DID rate, and over the per-space rate for everyone', async () => {

@@ -47,6 +47,11 @@ export interface EphemeralRelayOptions {
   members: (spaceId: string) => ReadonlyMap<Did, MemberView>
   /** Live sessions of a DID. */
   sessionsOf: (did: Did) => Iterable<SessionInfo>
+  /**
+   * DIDs with a live session: a space with more members than there are DIDs online is
+   * delivered by walking these instead of its member list.
+   */
+  online?: { count: () => number; dids: () => Iterable<Did> }
   send: (peerId: PeerId, frame: EphemeralFrame) => void
   limits?: Partial<EphemeralLimits>
   now?: () => number
@@ -132,6 +137,9 @@ export class EphemeralRelay {
     if (frame.to !== undefined) {
       if (members.get(frame.to)?.status !== 'member') return drop('target-not-member')
       deliver(frame.to)
+    } else if (this.#options.online && this.#options.online.count() < members.size) {
+      for (const did of this.#options.online.dids())
+        if (members.get(did)?.status === 'member') deliver(did)
     } else {
       for (const [did, view] of members) if (view.status === 'member') deliver(did)
     }

@@ -129,9 +129,14 @@ export class AuthenticatedSocketAdapter extends NetworkAdapter {
     return this.#byDid.get(did) ?? new Set()
   }
 
-  /** DIDs with at least one live session. */
+  /** How many DIDs have at least one live session. */
   get onlineDids(): number {
     return this.#byDid.size
+  }
+
+  /** The DIDs with at least one live session. */
+  liveDids(): IterableIterator<Did> {
+    return this.#byDid.keys()
   }
 
   /** Live sessions (joined sockets). */

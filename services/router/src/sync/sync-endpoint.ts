@@ -178,6 +178,7 @@ export async function createSyncEndpoint(
     },
     members: (spaceId) => spaces.members(spaceId),
     sessionsOf: (did) => adapter.sessionsOf(did),
+    online: { count: () => adapter.onlineDids, dids: () => adapter.liveDids() },
     send: (target, frame) => adapter.sendFrame(target, frame),
     ...(options.frameLimits ? { frameLimits: options.frameLimits } : {}),
     ...(options.ephemeralLimits ? { ephemeralLimits: options.ephemeralLimits } : {}),
@@ -401,7 +402,11 @@ export async function createSyncEndpoint(
       if (error instanceof MalformedChunkError) return { action: 'close', reason: error.message }
       return { action: 'close', reason: 'undecodable changes' }
     }
-    if (genesis && spaces.beginCreation(genesis, session.did)) {
+    if (
+      genesis &&
+      guard.mayCreateSpace(session.did, spaces.has(genesis.id)) &&
+      spaces.beginCreation(genesis, session.did)
+    ) {
       blankStates.get(session.peerId)?.delete(documentId)
       subscribe(session, documentId)
       return { action: 'forward' }
