@@ -32,10 +32,14 @@ export const PUSH_TYPE = 'hearth-changes'
 /** More new changes in one message (a first sync's whole document) are left to Automerge sync. */
 export const MAX_PUSH_CHANGES = 64
 
-/** Pushed changes remembered per document (hash → deps), to recognise echoes and confirmations. */
-const RECENT_PER_DOCUMENT = 2048
+/**
+ * Pushed changes remembered per document with a subscriber (hash → deps), to recognise echoes
+ * and confirmations: ~100 bytes each. Older ones are simply not recognised (their echo reaches
+ * the Repo, as without the fast path).
+ */
+const RECENT_PER_DOCUMENT = 512
 /** Unconfirmed pushes per peer and document, at most (more: the peer is resynced). */
-const MAX_OUTSTANDING = 512
+const MAX_OUTSTANDING = 256
 
 export interface FastPathOptions {
   /** How long a push may stay unconfirmed by the peer's own heads before a sync round. */
@@ -439,6 +443,11 @@ export class FastPath {
   /** A session ended: everything about it goes (a reconnect starts from ordinary sync). */
   endSession(peerId: PeerId): void {
     this.#peers.delete(peerId)
+  }
+
+  /** Nobody syncs the document any more: what was remembered of its pushes goes. */
+  forgetDocument(documentId: DocumentId): void {
+    this.#documents.delete(documentId)
   }
 
   /** A session stopped syncing a document (access ended). */

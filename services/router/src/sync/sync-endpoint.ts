@@ -217,7 +217,10 @@ export async function createSyncEndpoint(
       for (const documentId of subscribedTo.get(session.peerId) ?? []) {
         const peers = subscribers.get(documentId)
         peers?.delete(session)
-        if (peers?.size === 0) subscribers.delete(documentId)
+        if (peers?.size === 0) {
+          subscribers.delete(documentId)
+          fastPath.forgetDocument(documentId)
+        }
       }
       subscribedTo.delete(session.peerId)
       fastPath.endSession(session.peerId)
