@@ -20,7 +20,6 @@ import {
 import type { EnrolDeps, EnrolledDevice, EnrolStep } from '../device/enrol.ts'
 import { deleteDeviceKey } from '../device/key-store.ts'
 import type { Chat } from '../spaces/chat.svelte.ts'
-import { openSpacesClient } from './spaces-client.ts'
 
 export type SessionStatus =
   'starting' | 'signed-out' | 'redirecting' | 'signed-in' | 'signing-out' | 'broken'
@@ -243,6 +242,9 @@ export class HearthSession {
     const placeholder = { did: deps.did, close: async () => undefined }
     this.#spaces = placeholder
     try {
+      // Loaded on demand: the sync client brings Automerge's wasm, which the shell
+      // (sign-in, account, the chat's frame) must not wait for.
+      const { openSpacesClient } = await import('./spaces-client.ts')
       const opened = await openSpacesClient({ did: deps.did, key, config, pds: deps.pds })
       if (this.#spaces !== placeholder) {
         await opened.close()

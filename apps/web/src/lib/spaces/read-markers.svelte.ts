@@ -3,7 +3,7 @@
 // into a Map: ids are validated, never used as plain-object keys.
 
 import { SvelteMap } from 'svelte/reactivity'
-import { isEventId } from '@hearth/sync'
+import { isEventId } from './ids.ts'
 import type { EventId } from '@hearth/sync'
 
 const PREFIX = 'hearth:read:'
