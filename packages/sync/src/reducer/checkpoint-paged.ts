@@ -448,6 +448,12 @@ export class PagedSpace {
     }
     if (listed !== s.messageCount)
       throw new InvalidCheckpointError('pages do not hold every message')
+    const reducerBytes = [...body.reducer.state, ...body.reducer.events].reduce(
+      (sum, c) => sum + c.size,
+      0,
+    )
+    if (reducerBytes > 2 * MAX_CHECKPOINT_BYTES)
+      throw new InvalidCheckpointError('reducer chunks too large')
     this.summary = {
       spaceId,
       mode: s.mode,
@@ -575,12 +581,12 @@ export class PagedSpace {
       // The head and the reducer must describe the same state.
       if (reducer.size !== this.eventCount)
         throw new InvalidCheckpointError('reducer and head disagree on the event count')
-      const state = reducer.state
+      const counts = reducer.counts()
       if (
-        state.applied !== this.summary.applied ||
-        state.messages.size !== this.summary.messageCount ||
-        state.members.size !== this.summary.members.size ||
-        state.containers.size !== this.summary.containers.size
+        counts.applied !== this.summary.applied ||
+        counts.messages !== this.summary.messageCount ||
+        counts.members !== this.summary.members.size ||
+        counts.containers !== this.summary.containers.size
       )
         throw new InvalidCheckpointError('reducer and head describe different states')
       return reducer

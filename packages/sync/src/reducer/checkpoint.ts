@@ -51,8 +51,8 @@ const checkpointSchema = z.object({
   v: z.literal(CHECKPOINT_VERSION),
   spaceId: z.string().min(1).max(200),
   eventCount: z.number().int().min(0).max(MAX_CHECKPOINT_EVENTS),
-  state: z.instanceof(Uint8Array),
-  events: z.instanceof(Uint8Array),
+  state: z.instanceof(Uint8Array).refine((b) => b.length <= MAX_CHECKPOINT_BYTES, 'too large'),
+  events: z.instanceof(Uint8Array).refine((b) => b.length <= MAX_CHECKPOINT_BYTES, 'too large'),
   checksum: z.string().regex(/^[0-9a-f]{32}$/),
 })
 

@@ -149,7 +149,24 @@ export class Content {
     }
   }
 
-  /** The live views from the records (after a checkpoint restore, which leaves them out). */
+  /**
+   * After a checkpoint restore (which leaves the views out) the views are built on first read:
+   * a reopened reducer that only takes new events never pays for 100k of them.
+   */
+  private viewsStale = false
+
+  markViewsStale(): void {
+    this.viewsStale = true
+  }
+
+  /** Builds the views if a restore left them out; call before reading them. */
+  ensureViews(): void {
+    if (!this.viewsStale) return
+    this.viewsStale = false
+    this.rebuildViews()
+  }
+
+  /** The live views from the records. */
   rebuildViews(): void {
     this.messageViews.clear()
     this.containerViews.clear()
@@ -158,6 +175,7 @@ export class Content {
   }
 
   private refreshViews(e: SpaceEvent): void {
+    if (this.viewsStale) return
     const b = e.body as {
       target?: EventId
       messages?: EventId[]

@@ -92,6 +92,7 @@ const CONTENT_SKIP = new Set([
   'pending',
   'messageViews',
   'containerViews',
+  'viewsStale',
 ])
 
 /**
@@ -407,6 +408,17 @@ export class SpaceReducer implements EventGraph {
     this.dirty = false
   }
 
+  /** Sizes of the state without building its views (to cross-check a restore cheaply). */
+  counts(): { applied: number; messages: number; members: number; containers: number } {
+    if (this.dirty) this.recompute()
+    return {
+      applied: this.authority.applied + this.content.applied,
+      messages: this.content.messages.size,
+      members: this.authority.members.size,
+      containers: this.content.containers.size,
+    }
+  }
+
   get state(): SpaceState {
     if (this.dirty) this.recompute()
     return this.buildState()
@@ -487,7 +499,7 @@ export class SpaceReducer implements EventGraph {
     const content = new Content(authority, r, (id) => r.events.get(id), r.invalid, r.pending)
     assignFields(content, fromPlain(parts.content), CONTENT_SKIP, 'content')
     decodeMessageRecords(parts.messages, ids, r.ords, content.messages)
-    content.rebuildViews()
+    content.markViewsStale()
     r.authority = authority
     r.content = content
     // Cross-checks that catch a checkpoint whose parts do not belong together.
@@ -504,6 +516,7 @@ export class SpaceReducer implements EventGraph {
   private buildState(): SpaceState {
     const a = this.authority
     const c = this.content
+    c.ensureViews()
     this.authorityViews ??= { members: a.memberViews(), proposals: a.proposalViews() }
     const memberProfiles = new Map<Did, { displayName: string | null; avatar: string | null }>()
     for (const [did, p] of c.memberProfiles)
