@@ -75,7 +75,17 @@ export default defineConfig({
           ],
           'img-src': ['self', 'data:', 'blob:'],
           'font-src': ['self'],
-          'connect-src': ['self', 'https:', 'http://127.0.0.1:*', 'http://localhost:*'],
+          // wss: the router's sync socket (its host comes from config.json); ws on
+          // loopback for the development network, like http above.
+          'connect-src': [
+            'self',
+            'https:',
+            'wss:',
+            'http://127.0.0.1:*',
+            'http://localhost:*',
+            'ws://127.0.0.1:*',
+            'ws://localhost:*',
+          ],
           'worker-src': ['self'],
           'manifest-src': ['self'],
           'object-src': ['none'],

@@ -1,0 +1,197 @@
+// The web app on the real network: devnet (PLC + PDS + resolver + keyserver) and the router,
+// two users in two Chromium contexts signed in through the PDS's OAuth pages. alice makes a
+// space and a channel, invites bob by handle, bob joins; they exchange messages, a reply and
+// a reaction; each write goes from "saved on this device" to "stored by the router".
+import { startDevnet } from '@hearth/devnet'
+import type { Devnet } from '@hearth/devnet'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startWebServer } from '../../apps/web/serve.ts'
+import type { WebServer } from '../../apps/web/serve.ts'
+import { launchChromium } from './chromium.ts'
+
+let devnet: Devnet
+let web: WebServer
+let browser: Browser
+
+beforeAll(async () => {
+  devnet = await startDevnet({ router: true })
+  if (!devnet.keyserver || !devnet.router)
+    throw new Error('the devnet started without its services')
+  web = await startWebServer({
+    port: 0,
+    config: {
+      mode: 'development',
+      handleResolver: devnet.resolver.url,
+      plcUrl: devnet.plc.url,
+      pdsUrl: devnet.pds.url,
+      keyserverUrl: devnet.keyserver.url,
+      keyserverDid: devnet.keyserver.did,
+      routerUrl: devnet.router.url,
+      routerDid: devnet.router.identity.did,
+    },
+  })
+  browser = await launchChromium()
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await web?.close()
+  await devnet?.close()
+})
+
+const onApp = (url: URL) => url.origin === new URL(web.url).origin
+const onPds = (url: URL) => url.origin === new URL(devnet.pds.url).origin
+
+interface Signed {
+  context: BrowserContext
+  page: Page
+  csp: string[]
+}
+
+async function signIn(name: 'alice' | 'bob' | 'carol'): Promise<Signed> {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } })
+  const page = await context.newPage()
+  const csp: string[] = []
+  if (process.env.HEARTH_DEBUG) {
+    page.on('console', (m) => console.log(name, m.type(), m.text().slice(0, 400)))
+    page.on('requestfailed', (r) => console.log(name, 'failed', r.url(), r.failure()?.errorText))
+    page.on('response', (r) => {
+      if (r.status() >= 400) console.log(name, r.status(), r.url())
+    })
+    page.on('websocket', (ws) => {
+      console.log(name, 'ws', ws.url().replace(/ticket=[^&]+/, 'ticket=…'))
+      ws.on('close', () => console.log(name, 'ws closed'))
+    })
+  }
+  page.on('console', (m) => {
+    if (onApp(new URL(page.url())) && /Content Security Policy/.test(m.text())) csp.push(m.text())
+  })
+  await page.goto(web.url)
+  await page.waitForURL(`${web.url}/sign-in`)
+  await page.getByLabel('Handle').fill(`${name}.test`)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL(onPds)
+  await page.locator('input[name=password]').fill(devnet.accounts[name].password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Authorize' }).click()
+  await page.waitForURL(onApp)
+  await page.getByTestId('space-home').waitFor()
+  return { context, page, csp }
+}
+
+const message = (page: Page, text: string) =>
+  page
+    .getByTestId('conversation')
+    .locator('article[data-id]')
+    .filter({ has: page.getByTestId('message-body').filter({ hasText: text }) })
+
+describe('spaces in the web app, through the router', () => {
+  let alice: Signed
+  let bob: Signed
+  let spaceUrl: string
+
+  it('alice creates a space and a channel, and her message is stored by the router', async () => {
+    alice = await signIn('alice')
+    const { page } = alice
+    await expect
+      .poll(() => page.getByTestId('connection').getAttribute('data-state'))
+      .toBe('online')
+    await page.getByLabel('Create a space').fill('Garden club')
+    await page.getByRole('button', { name: 'Create space' }).click()
+    await page.waitForURL(/\/spaces\/[a-z2-7]{52}/)
+    spaceUrl = new URL(page.url()).pathname.split('/').slice(0, 3).join('/')
+    await expect.poll(() => page.getByTestId('space-name').textContent()).toContain('Garden club')
+    await page.getByRole('button', { name: 'New channel' }).click()
+    await page.getByLabel('Channel name').fill('general')
+    await page.getByRole('button', { name: 'Create', exact: true }).click()
+    await page.waitForURL(/\/spaces\/[a-z2-7]{52}\/[a-z2-7]{52}/)
+    const composer = page.getByTestId('composer')
+    await composer.fill('hello **bob** :wave:')
+    await composer.press('Enter')
+    const sent = message(page, 'hello bob')
+    await sent.waitFor()
+    expect(await sent.locator('strong').textContent()).toBe('bob')
+    expect(await sent.getAttribute('data-badge')).toBe('verified')
+    await expect.poll(() => sent.getAttribute('data-delivery'), { timeout: 20_000 }).toBe('stored')
+  })
+
+  it('alice invites bob by handle; bob opens the link, joins, and reads her message', async () => {
+    const { page } = alice
+    await page.getByTestId('invite-input').fill('bob.test')
+    await page.getByRole('button', { name: 'Invite', exact: true }).click()
+    await expect
+      .poll(() => page.getByRole('status').filter({ hasText: 'Invited' }).textContent())
+      .toContain('@bob.test')
+    const invited = page
+      .getByTestId('member')
+      .filter({ hasText: devnet.accounts.bob.did.slice(8, 14) })
+    await expect.poll(() => invited.getAttribute('data-status')).toBe('invited')
+
+    bob = await signIn('bob')
+    await bob.page.goto(`${web.url}${spaceUrl}`)
+    await bob.page.getByRole('button', { name: 'Join space' }).click({ timeout: 30_000 })
+    await bob.page.getByTestId('composer').waitFor({ timeout: 30_000 })
+    const hers = message(bob.page, 'hello bob')
+    await hers.waitFor({ timeout: 30_000 })
+    expect(await hers.getAttribute('data-badge')).toBe('verified')
+    expect(await hers.getByTestId('message-body').textContent()).toContain('👋')
+  })
+
+  it('bob replies and reacts; alice sees both', async () => {
+    const hers = message(bob.page, 'hello bob')
+    await hers.hover()
+    await hers.getByRole('button', { name: 'Reply' }).click()
+    await bob.page.getByTestId('composer').fill('hi _alice_')
+    await bob.page.getByTestId('composer').press('Enter')
+    const reply = message(bob.page, 'hi alice')
+    await reply.waitFor()
+    await expect.poll(() => reply.getAttribute('data-delivery'), { timeout: 20_000 }).toBe('stored')
+    await hers.hover()
+    await hers.getByRole('button', { name: 'React' }).click()
+    await bob.page.getByTestId('reaction-picker').getByRole('button', { name: '🎉' }).click()
+
+    const seen = message(alice.page, 'hi alice')
+    await seen.waitFor({ timeout: 30_000 })
+    expect(await seen.locator('em').textContent()).toBe('alice')
+    expect(await seen.getByTestId('reply-preview').textContent()).toContain('hello **bob**')
+    expect(await seen.getAttribute('data-badge')).toBe('verified')
+    await message(alice.page, 'hello bob')
+      .getByRole('button', { name: /🎉: 1/ })
+      .waitFor({ timeout: 30_000 })
+    expect(alice.csp).toEqual([])
+    expect(bob.csp).toEqual([])
+  })
+
+  it('a signed-in non-member opening the link sees nothing of the space (S7)', async () => {
+    const carol = await signIn('carol')
+    await carol.page.goto(`${web.url}${spaceUrl}`)
+    await carol.page.getByText('Looking for this space').waitFor()
+    await expect
+      .poll(() => carol.page.getByTestId('connection').getAttribute('data-state'))
+      .toBe('online')
+    // Connected, and still nothing: no name, no channel, no message, no member.
+    expect(await carol.page.getByTestId('channel-list').locator('a').count()).toBe(0)
+    expect(await carol.page.locator('article[data-id]').count()).toBe(0)
+    expect(await carol.page.getByTestId('member').count()).toBe(0)
+    expect(await carol.page.content()).not.toContain('Garden club')
+    await carol.context.close()
+  })
+
+  it('shows what the device has after a reload, at once and offline', async () => {
+    const { page, context } = alice
+    await context.setOffline(true)
+    try {
+      await page.reload()
+      await message(page, 'hi alice').waitFor()
+      await message(page, 'hello bob').waitFor()
+      await expect
+        .poll(() => page.getByTestId('connection').getAttribute('data-state'))
+        .not.toBe('online')
+    } finally {
+      await context.setOffline(false)
+    }
+    await alice.context.close()
+    await bob.context.close()
+  })
+})
