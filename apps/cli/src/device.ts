@@ -26,6 +26,16 @@ const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const
 
 /** This CLI's device key: made once per HEARTH_HOME, then reloaded. */
 export async function loadOrCreateDeviceKey(home: string): Promise<DeviceKey> {
+  const existing = await loadDeviceKey(home)
+  if (existing) return existing
+  const { key, keyPair } = await generateDeviceKey({ extractable: true })
+  const privateJwk = await crypto.subtle.exportKey('jwk', keyPair.privateKey)
+  await writeState(home, DEVICE_FILE, { keyId: key.keyId, privateJwk })
+  return key
+}
+
+/** The device key `hearth login` made, or null before the first login. */
+export async function loadDeviceKey(home: string): Promise<DeviceKey | null> {
   const stored = await readState(home, DEVICE_FILE, deviceFile)
   if (stored) {
     const { d: _d, key_ops: _ops, ...publicJwk } = stored.privateJwk as JsonWebKey
@@ -42,10 +52,7 @@ export async function loadOrCreateDeviceKey(home: string): Promise<DeviceKey> {
       throw new Error(`${DEVICE_FILE} holds a key that does not match its key id`)
     return key
   }
-  const { key, keyPair } = await generateDeviceKey({ extractable: true })
-  const privateJwk = await crypto.subtle.exportKey('jwk', keyPair.privateKey)
-  await writeState(home, DEVICE_FILE, { keyId: key.keyId, privateJwk })
-  return key
+  return null
 }
 
 export async function readDeviceKeyId(home: string): Promise<string | null> {
