@@ -86,6 +86,8 @@ export interface RouterCrashResult {
   unacknowledgedLost: number
   documentLoads: number
   ackChecks: number
+  /** Connection attempts that failed and were retried (a loaded machine, a slow restart). */
+  connectRetries: number
   failures: string[]
   durationMs: number
 }
@@ -96,6 +98,8 @@ class RouterProcess {
   #child: ChildProcess | undefined
   #exited: Promise<void> = Promise.resolve()
   stderr = ''
+  /** Set when the process ended without us killing it. */
+  died: string | undefined
 
   constructor(env: NodeJS.ProcessEnv) {
     this.#env = env
@@ -111,7 +115,13 @@ class RouterProcess {
     child.stderr!.on('data', (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000)
     })
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()))
+    this.died = undefined
+    this.#exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (this.#child === child) this.died = `exit ${code ?? signal}`
+        resolve()
+      }),
+    )
     const lines = createInterface({ input: child.stdout! })
     try {
       return await new Promise((resolve, reject) => {
@@ -137,16 +147,18 @@ class RouterProcess {
 
   /** SIGKILL, and wait until the process is gone (its lock on the database released). */
   async kill(): Promise<void> {
-    this.#child?.kill('SIGKILL')
-    await this.#exited
+    const child = this.#child
     this.#child = undefined
+    child?.kill('SIGKILL')
+    await this.#exited
   }
 
   async stop(): Promise<void> {
-    if (!this.#child) return
-    this.#child.kill('SIGTERM')
-    await this.#exited
+    const child = this.#child
+    if (!child) return
     this.#child = undefined
+    child.kill('SIGTERM')
+    await this.#exited
   }
 }
 
@@ -386,6 +398,37 @@ class Writer {
   }
 }
 
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : ''
+  return error.message + cause
+}
+
+/** A client reconnects until it gets in; the router dying meanwhile ends the run. */
+async function connectWithRetry(
+  writer: Writer,
+  address: { url: string; did: string },
+  router: RouterProcess,
+  result: RouterCrashResult,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await writer.connect(address)
+      return
+    } catch (error) {
+      writer.disconnect()
+      if (router.died)
+        throw new Error(`the router died (${router.died}): ${router.stderr.slice(-2000)}`, {
+          cause: error,
+        })
+      if (attempt >= 5)
+        throw new Error(`${writer.name} cannot connect: ${describeError(error)}`, { cause: error })
+      result.connectRetries++
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt))
+    }
+  }
+}
+
 /** A loopback port free right now (the router is restarted on the same one). */
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -460,6 +503,7 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
     unacknowledgedLost: 0,
     documentLoads: 0,
     ackChecks: 0,
+    connectRetries: 0,
     failures: [],
     durationMs: 0,
   }
@@ -470,7 +514,7 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
       writers.push(
         new Writer(options.devnet, name, (await generateDeviceKey()).key, options.ackOnSend),
       )
-    for (const writer of writers) await writer.connect(address)
+    for (const writer of writers) await connectWithRetry(writer, address, router, result)
     await Promise.all(writers.map((w) => w.setUp(settleMs)))
 
     for (
@@ -544,7 +588,7 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
       const restartStarted = Date.now()
       address = await router.start()
       const restartMs = Date.now() - restartStarted
-      for (const writer of writers) await writer.connect(address)
+      for (const writer of writers) await connectWithRetry(writer, address, router, result)
       for (const writer of writers) writer.resend()
       const settled = await Promise.all(writers.map((w) => w.settled(settleMs)))
       settled.forEach((ok, i) => {
@@ -565,11 +609,11 @@ export async function runRouterCrash(options: RouterCrashOptions): Promise<Route
         restartMs,
       })
     }
+  } catch (error) {
+    result.failures.push(`harness: ${describeError(error)}`)
+  } finally {
     result.sent = writers.reduce((n, w) => n + w.ackedCount + w.pending.size, 0)
     result.acknowledged = writers.reduce((n, w) => n + w.ackedCount, 0)
-  } catch (error) {
-    result.failures.push(`harness: ${error instanceof Error ? error.message : String(error)}`)
-  } finally {
     for (const writer of writers) writer.disconnect()
     await router.stop()
     await rm(dataDir, { recursive: true, force: true })
