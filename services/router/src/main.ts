@@ -9,6 +9,7 @@
 //   HEARTH_ROUTER_SHUTDOWN_MS (10000)  how long SIGTERM/SIGINT may take to drain and flush
 import { resolve } from 'node:path'
 import { createLogger, isLogLevel } from './log.ts'
+import { StorageClosedError } from './storage/errors.ts'
 import { createSyncEndpoint } from './sync/sync-endpoint.ts'
 import { startRouter } from './server.ts'
 
@@ -49,6 +50,17 @@ log.info('router.listening', {
 })
 
 let stopping = false
+// A save automerge-repo schedules after the final flush (a change that arrived as the router
+// stopped, never acknowledged) meets a closed storage: dropping it loses nothing promised.
+// Anything else unhandled is a bug: logged, and the process ends.
+process.on('unhandledRejection', (reason: unknown) => {
+  if (stopping && reason instanceof StorageClosedError) {
+    log.warn('router.late-save-dropped', {})
+    return
+  }
+  log.error('router.unhandled-rejection', {}, reason)
+  process.exit(1)
+})
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) process.exit(1)

@@ -78,6 +78,8 @@ const SPACE_INDEX = ['hearth-router', 'space']
 const MAX_BLANK_STATES_PER_PEER = 64
 /** Flushes of one document for acknowledgements start at most this often (group commit). */
 const FLUSH_INTERVAL_MS = 5
+/** Longer than automerge-repo's save throttle (100 ms): shutdown waits this long between flushes. */
+const SAVE_SETTLE_MS = 150
 /** How long an acknowledgement waits for the Repo to apply what the validator passed. */
 const ACK_TIMEOUT_MS = 30_000
 
@@ -672,7 +674,16 @@ export async function createSyncEndpoint(
     fastPath,
     async close() {
       fastPath.close()
+      // Drain: the sockets are closed (shutdown disconnects the adapter), then what the Repo
+      // was already handed is applied and flushed. Messages still in validation are applied a
+      // moment later and schedule automerge-repo's throttled saves (100 ms), which would meet a
+      // closed storage: settle and flush again before closing it. Nothing acknowledged is at
+      // stake (an acknowledgement follows its flush); this keeps late saves off a closed file.
       await repo.shutdown()
+      for (let round = 0; round < 2; round++) {
+        await new Promise((resolve) => setTimeout(resolve, SAVE_SETTLE_MS))
+        await repo.flush()
+      }
       storage.close()
     },
   }
