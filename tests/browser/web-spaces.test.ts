@@ -1,9 +1,16 @@
 // The web app on the real network: devnet (PLC + PDS + resolver + keyserver) and the router,
 // two users in two Chromium contexts signed in through the PDS's OAuth pages. alice makes a
 // space and a channel, invites bob by handle, bob joins; they exchange messages, a reply and
-// a reaction; each write goes from "saved on this device" to "stored by the router".
+// a reaction; each write goes from "saved on this device" to "stored by the router". With the
+// router stopped both keep writing, a tab closed right after "saved" loses nothing (S21), and
+// after the router restarts both timelines converge with every message once.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startDevnet } from '@hearth/devnet'
 import type { Devnet } from '@hearth/devnet'
+import { createLogger, createSyncEndpoint, startRouter } from '@hearth/router'
+import type { RunningRouter } from '@hearth/router'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWebServer } from '../../apps/web/serve.ts'
@@ -13,11 +20,31 @@ import { launchChromium } from './chromium.ts'
 let devnet: Devnet
 let web: WebServer
 let browser: Browser
+// Our own router (not the devnet's), so a test can stop it and start it again on the same
+// port and data directory.
+let router: RunningRouter | null = null
+let routerPort = 0
+let routerDir: string
+
+async function startOurRouter(): Promise<RunningRouter> {
+  const endpoint = await createSyncEndpoint({ dataDir: routerDir })
+  const started = await startRouter({
+    port: routerPort,
+    plcUrl: devnet.plc.url,
+    devMode: true,
+    endpoint,
+    log: createLogger({ level: 'error' }),
+  })
+  routerPort = Number(new URL(started.url).port)
+  router = started
+  return started
+}
 
 beforeAll(async () => {
-  devnet = await startDevnet({ router: true })
-  if (!devnet.keyserver || !devnet.router)
-    throw new Error('the devnet started without its services')
+  devnet = await startDevnet()
+  if (!devnet.keyserver) throw new Error('the devnet started without its keyserver')
+  routerDir = await mkdtemp(join(tmpdir(), 'hearth-web-router-'))
+  const { url: routerUrl, identity } = await startOurRouter()
   web = await startWebServer({
     port: 0,
     config: {
@@ -27,8 +54,8 @@ beforeAll(async () => {
       pdsUrl: devnet.pds.url,
       keyserverUrl: devnet.keyserver.url,
       keyserverDid: devnet.keyserver.did,
-      routerUrl: devnet.router.url,
-      routerDid: devnet.router.identity.did,
+      routerUrl,
+      routerDid: identity.did,
     },
   })
   browser = await launchChromium()
@@ -37,7 +64,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
   await web?.close()
+  await router?.close()
   await devnet?.close()
+  if (routerDir) await rm(routerDir, { recursive: true, force: true })
 })
 
 const onApp = (url: URL) => url.origin === new URL(web.url).origin
@@ -176,6 +205,46 @@ describe('spaces in the web app, through the router', () => {
     expect(await carol.page.getByTestId('member').count()).toBe(0)
     expect(await carol.page.content()).not.toContain('Garden club')
     await carol.context.close()
+  })
+
+  it('with the router down both keep writing; a tab closed after "saved" loses nothing; then they converge', async () => {
+    await router!.close()
+    router = null
+    const aliceOffline = 'alice writes while the router is down'
+    const bobOffline = 'bob writes while the router is down'
+    for (const [who, text] of [
+      [alice, aliceOffline],
+      [bob, bobOffline],
+    ] as const) {
+      await who.page.getByTestId('composer').fill(text)
+      await who.page.getByTestId('composer').press('Enter')
+      await expect
+        .poll(() => message(who.page, text).getAttribute('data-delivery'), { timeout: 20_000 })
+        .toBe('saved')
+    }
+    // S21: alice's tab goes away right after "saved"; a new tab has the message.
+    const url = alice.page.url()
+    await alice.page.close()
+    alice.page = await alice.context.newPage()
+    await alice.page.goto(url)
+    await message(alice.page, aliceOffline).waitFor({ timeout: 30_000 })
+    expect(await message(alice.page, aliceOffline).getAttribute('data-delivery')).toBe('saved')
+
+    await startOurRouter()
+    for (const [who, own, other] of [
+      [alice, aliceOffline, bobOffline],
+      [bob, bobOffline, aliceOffline],
+    ] as const) {
+      await expect
+        .poll(() => message(who.page, own).getAttribute('data-delivery'), { timeout: 60_000 })
+        .toBe('stored')
+      await message(who.page, other).waitFor({ timeout: 60_000 })
+    }
+    // Every message once, in the same order on both sides.
+    const texts = (p: Page) =>
+      p.getByTestId('conversation').getByTestId('message-body').allTextContents()
+    await expect.poll(async () => (await texts(alice.page)).length).toBe(4)
+    expect(await texts(alice.page)).toEqual(await texts(bob.page))
   })
 
   it('shows what the device has after a reload, at once and offline', async () => {
