@@ -157,7 +157,7 @@ export {
   MessageRejectedError,
 } from './automerge/change-validator.ts'
 export type { AcceptedPayload, ChangeValidatorOptions } from './automerge/change-validator.ts'
-export { ValidatingNetworkAdapter } from './automerge/validating-adapter.ts'
+export { MAX_BANNED_PEERS, ValidatingNetworkAdapter } from './automerge/validating-adapter.ts'
 export type { PeerRejection, ValidatingAdapterOptions } from './automerge/validating-adapter.ts'
 export {
   buildSignedChange,

@@ -61,6 +61,13 @@ interface PeerState {
  *   document; presence and signalling travel in signed messages of our own instead.
  * - everything else carries no document data and passes, in order.
  */
+/**
+ * Peer ids refused for a rule violation, at most: a peer can mint new ids (a router sees one per
+ * ticket), so the set is bounded, oldest forgotten first. A forgotten peer id is only refused
+ * again at its next invalid change.
+ */
+export const MAX_BANNED_PEERS = 100_000
+
 export class ValidatingNetworkAdapter extends NetworkAdapter {
   readonly #inner: NetworkAdapterInterface
   readonly #validator: ChangeValidator
@@ -209,6 +216,8 @@ export class ValidatingNetworkAdapter extends NetworkAdapter {
       return
     }
     this.#banned.add(peerId)
+    if (this.#banned.size > MAX_BANNED_PEERS)
+      this.#banned.delete(this.#banned.values().next().value!)
     this.#peers.delete(peerId)
     this.#options.closePeer?.(peerId, rejection)
   }

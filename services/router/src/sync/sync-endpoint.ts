@@ -9,6 +9,7 @@ import {
   changesInDocument,
   createValidatedRepo,
   MalformedChunkError,
+  MAX_BANNED_PEERS,
   parseBucketKey,
   parseSignedEvent,
   spaceDocumentId,
@@ -446,6 +447,8 @@ export async function createSyncEndpoint(
           : { kind: 'invalid' as const, reason: 'undecodable pushed changes', hash: undefined }
       if (rejection.kind === 'missing-deps') return { action: 'handled' }
       pushBanned.add(session.peerId)
+      // Bounded like the validating adapter's bans (peer ids are minted one per ticket).
+      if (pushBanned.size > MAX_BANNED_PEERS) pushBanned.delete(pushBanned.values().next().value!)
       onReject({ ...rejection, peerId: session.peerId, documentId, did: session.did })
       return { action: 'close', reason: `rejected: ${rejection.reason}` }
     }
