@@ -444,6 +444,36 @@ describe('router ephemeral messages (S9)', () => {
     )
   })
 
+  it('in a PUBLIC space, presence is for joined members only: a reader neither hears nor speaks', async () => {
+    const square = await createSpace(alice, 'PUBLIC', 'Open square')
+    // eve reads the public space (anyone signed in may sync it) but never joined.
+    expect(endpoint.spaces.allows(accounts.eve.did, square.documentId)).toBe(true)
+    const here = await signEphemeral(alice.key, {
+      space: square.id,
+      kind: 'presence',
+      author: alice.did,
+      body: { state: 'online' },
+    })
+    await delivered(d.alice, here, [d.alice2])
+    await nobodyGot('none')
+    for (const dev of [d.eve, d.bob, d.bob2, d.carol, d.dave])
+      expect(
+        dev.ephemeral().some((f) => f.nonce === here.nonce),
+        dev.name,
+      ).toBe(false)
+    const eveKey = (await generateDeviceKey()).key
+    await refused(
+      d.eve,
+      await signEphemeral(eveKey, {
+        space: square.id,
+        kind: 'presence',
+        author: accounts.eve.did,
+        body: { state: 'online' },
+      }),
+      'not-member',
+    )
+  })
+
   it('refuses forgeries, replays, stale and oversized frames; the router keeps serving', async () => {
     // A forged signature (one bit flipped).
     const forged = await signEphemeral(bob.key, draft('presence', { state: 'online' }, bob.did))
