@@ -208,18 +208,20 @@ describe('two CLI users chat through the router', () => {
   })
 
   it('input is checked before anything is written: long text, empty names, unknown handles', async () => {
-    const long = await hearth('alice', 'send', 'Book', 'x'.repeat(MAX_TEXT_CHARS + 1))
+    const [long, blank, nobody, unknown, help] = await Promise.all([
+      hearth('alice', 'send', 'Book', 'x'.repeat(MAX_TEXT_CHARS + 1)),
+      hearth('alice', 'channel', 'create', 'Book', '   '),
+      hearth('alice', 'space', 'invite', 'Book', 'nobody.test'),
+      hearth('alice', 'read', 'No such space'),
+      hearth('alice', 'send', '--help'),
+    ])
     expect(long.code).toBe(2)
     expect(long.stderr).toMatch(/at most 16384 are allowed/)
-    const blank = await hearth('alice', 'channel', 'create', 'Book', '   ')
     expect(blank.code).toBe(2)
-    const nobody = await hearth('alice', 'space', 'invite', 'Book', 'nobody.test')
     expect(nobody.code).toBe(1)
     expect(nobody.stderr).toMatch(/^hearth: .*resolver/)
-    const unknown = await hearth('alice', 'read', 'No such space')
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toMatch(/no space named "No such space"/)
-    const help = await hearth('alice', 'send', '--help')
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/^usage: hearth send <space>/)
   })

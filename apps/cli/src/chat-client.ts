@@ -84,6 +84,7 @@ export class ChatClient {
         ? {}
         : { router: { url: socketUrl, minRetryMs: 250, maxRetryMs: 2000, readyAfterMs: 3000 } }),
     })
+    await userSettled(client)
     const chat = new ChatClient(client, { did: stored.did, handle: stored.handle, key }, config)
     ref.chat = chat
     client.connection.subscribe((state) => chat.#connectionState(state))
@@ -168,6 +169,23 @@ export class ChatClient {
   async close(): Promise<void> {
     await this.client.flush()
     await this.client.close()
+  }
+}
+
+/**
+ * The followed spaces come from the user document, read asynchronously after `open` resolves
+ * (each record's key is checked first): commands that name a space wait for that reading to go
+ * quiet, briefly, so `spaces()` is complete.
+ */
+async function userSettled(client: HearthClient, quietMs = 100, maxMs = 3000): Promise<void> {
+  const start = Date.now()
+  let last = Date.now()
+  const stop = client.subscribeSpaces(() => (last = Date.now()))
+  try {
+    while (Date.now() - last < quietMs && Date.now() - start < maxMs)
+      await new Promise((r) => setTimeout(r, 20))
+  } finally {
+    stop()
   }
 }
 
