@@ -157,8 +157,11 @@ describe('spaces in the web app, through the router', () => {
       .filter({ hasText: devnet.accounts.bob.did.slice(8, 14) })
     await expect.poll(() => invited.getAttribute('data-status')).toBe('invited')
 
+    const link = await page.getByTestId('invite-link').inputValue()
+    expect(new URL(link).pathname).toBe(spaceUrl)
+
     bob = await signIn('bob')
-    await bob.page.goto(`${web.url}${spaceUrl}`)
+    await bob.page.goto(link)
     await bob.page.getByRole('button', { name: 'Join space' }).click({ timeout: 30_000 })
     await bob.page.getByTestId('composer').waitFor({ timeout: 30_000 })
     const hers = message(bob.page, 'hello bob')
