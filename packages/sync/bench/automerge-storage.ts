@@ -242,6 +242,12 @@ interface ReopenFixture {
   hashes: number
 }
 
+/** CPU time of this process (user + system), ms: steadier than wall time on a shared machine. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+
 /**
  * Cold open, measured in a fresh process (an app starting): one A.load of the document, the
  * events parsed back from their wire bytes (schema + id, no signature), the full replay.
@@ -251,6 +257,7 @@ async function coldChild(f: ReopenFixture): Promise<Record<string, number>> {
   const blob = new Uint8Array(await readFile(join(f.root, 'events.bin')))
   const lengths = JSON.parse(await readFile(join(f.root, 'events.json'), 'utf8')) as number[]
   gc?.()
+  const cpu0 = cpuMs()
   let t = performance.now()
   A.free(A.load(saved))
   const load = performance.now() - t
@@ -265,19 +272,22 @@ async function coldChild(f: ReopenFixture): Promise<Record<string, number>> {
   t = performance.now()
   const state = reduce(f.spaceId, events)
   const replay = performance.now() - t
+  const cpu = cpuMs() - cpu0
   if (stateDigest(state) !== f.digest) throw new Error('cold replay differs')
-  return { load, parse, replay }
+  return { load, parse, replay, cpu }
 }
 
 /** Reopen from the verified store, measured in a fresh process. */
 async function reopenChild(f: ReopenFixture): Promise<Record<string, number>> {
   gc?.()
+  const cpu0 = cpuMs()
   let t = performance.now()
   const store = new VerifiedStore(new FileStoreAdapter(f.root))
   const opened = await store.openCheckpoint(f.spaceId)
   const head = performance.now() - t
   const latest = await opened!.space.latestMessages(f.channel, 50)
   const firstScreen = performance.now() - t
+  const firstScreenCpu = cpuMs() - cpu0
   if (latest.map((m) => m.id).join() !== f.expectedLatest.join())
     throw new Error('reopened latest messages differ from the replay')
   if (opened!.space.summary.members.size !== f.members)
@@ -291,12 +301,13 @@ async function reopenChild(f: ReopenFixture): Promise<Record<string, number>> {
   t = performance.now()
   const live = await opened!.space.reducer()
   const reducer = performance.now() - t
+  const readyCpu = cpuMs() - cpu0
   t = performance.now()
   const state = live.state
   const fullState = performance.now() - t
   if (live.recomputes !== 0) throw new Error('reopen replayed')
   if (stateDigest(state) !== f.digest) throw new Error('reopened state differs from the replay')
-  return { head, firstScreen, hashes, reducer, fullState }
+  return { head, firstScreen, hashes, reducer, fullState, firstScreenCpu, readyCpu }
 }
 
 function runChild(kind: 'cold' | 'reopen', fixture: ReopenFixture): Record<string, number> {
@@ -410,6 +421,16 @@ async function reopenBench(devices: Device[], pool: Uint8Array[][]): Promise<voi
       'cold / (first screen + hashes + live reducer)',
       `${(cold / everything).toFixed(1)}x`,
       `${ms(everything)}: before the next event can be synced and added`,
+    )
+    row(
+      'CPU time: cold / reopen until the latest 50 messages',
+      `${(c['cpu']! / r['firstScreenCpu']!).toFixed(1)}x`,
+      `${ms(c['cpu']!)} / ${ms(r['firstScreenCpu']!)} (steadier than wall time when loaded)`,
+    )
+    row(
+      'CPU time: cold / (first screen + hashes + live reducer)',
+      `${(c['cpu']! / r['readyCpu']!).toFixed(1)}x`,
+      `${ms(c['cpu']!)} / ${ms(r['readyCpu']!)}`,
     )
     row('save: paged checkpoint + hashes', ms(saveMs))
   } finally {
