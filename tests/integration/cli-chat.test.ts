@@ -22,15 +22,19 @@ const homes = {} as Record<Name, string>
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hearth-cli-chat-'))
   devnet = await startDevnet()
-  // Our own router (not devnet's), so the last test can stop it.
-  const endpoint = await createSyncEndpoint({ dataDir: join(dir, 'router') })
-  router = await startRouter({ port: 0, plcUrl: devnet.plc.url, devMode: true, endpoint })
+  // Our own router (not devnet's), so the last test can stop and restart it.
+  router = await startOurRouter(0)
   routerEnv = {
     HEARTH_ROUTER_URL: router.url,
     HEARTH_ROUTER_AUDIENCE: router.identity.audience,
   }
   for (const name of ['alice', 'bob', 'carol'] as const) homes[name] = join(dir, name)
 }, 60_000)
+
+async function startOurRouter(port: number): Promise<RunningRouter> {
+  const endpoint = await createSyncEndpoint({ dataDir: join(dir, 'router') })
+  return startRouter({ port, plcUrl: devnet.plc.url, devMode: true, endpoint })
+}
 
 afterAll(async () => {
   await router?.close()
@@ -188,8 +192,9 @@ describe('two CLI users chat through the router', () => {
       })
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     await saw(() => stderr.includes('following #general'))
-    const sent = await hearth('alice', 'send', 'Book', 'Chapter one tonight?')
-    expect(sent.stdout).toMatch(/^stored /m)
+    // --no-wait: pushed at once, no waiting for the acknowledgement; tail still gets it.
+    const sent = await hearth('alice', 'send', 'Book', '--no-wait', 'Chapter one tonight?')
+    expect(sent.stdout).toMatch(/^sent [a-z2-7]{52}; not waiting/m)
     await saw(() => stdout.includes('Chapter one tonight?'))
     child.kill('SIGINT')
     expect(await exited).toBe(0)
@@ -226,18 +231,33 @@ describe('two CLI users chat through the router', () => {
     expect(help.stdout).toMatch(/^usage: hearth send <space>/)
   })
 
-  it('with the router stopped, read works from local data and send saves for later', async () => {
+  it('with the router stopped, read works from local data and send saves for later; sent once it is back', async () => {
     const before = lines((await hearth('bob', 'read', spaceId, '--json')).stdout)
+    const port = Number(new URL(router!.url).port)
     await router!.close()
     router = undefined
-    const offline = await hearth('bob', 'read', spaceId, '--json')
-    expect(offline.code).toBe(0)
-    expect(offline.stderr).toMatch(/router.*showing what this device holds/)
-    expect(lines(offline.stdout)).toEqual(before)
-    const saved = await hearth('bob', 'send', spaceId, 'written offline')
-    expect(saved.code).toBe(0)
-    expect(saved.stdout).toMatch(/^saved on this device/)
-    const after = lines((await hearth('bob', 'read', spaceId, '--json')).stdout)
-    expect(after.at(-1)).toMatchObject({ text: 'written offline', delivery: 'saved' })
+    try {
+      const offline = await hearth('bob', 'read', spaceId, '--json')
+      expect(offline.code).toBe(0)
+      expect(offline.stderr).toMatch(/router.*showing what this device holds/)
+      expect(lines(offline.stdout)).toEqual(before)
+      const saved = await hearth('bob', 'send', spaceId, 'written offline')
+      expect(saved.code).toBe(0)
+      expect(saved.stdout).toMatch(/^saved on this device/)
+      const after = lines((await hearth('bob', 'read', spaceId, '--json')).stdout)
+      expect(after.at(-1)).toMatchObject({ text: 'written offline', delivery: 'saved' })
+      const tail = await hearth('bob', 'tail', spaceId)
+      expect(tail.code).toBe(1)
+      expect(tail.stderr).toMatch(
+        /^hearth: cannot reach the router at .*: try again when it is back/,
+      )
+    } finally {
+      router = await startOurRouter(port)
+    }
+    // The next command that opens the space online sends what waited on bob's device.
+    const synced = lines((await hearth('bob', 'read', spaceId, '--json')).stdout)
+    expect(synced.at(-1)).toMatchObject({ text: 'written offline', delivery: 'stored' })
+    const alices = lines((await hearth('alice', 'read', 'Book', '--json')).stdout)
+    expect(alices.at(-1)).toMatchObject({ text: 'written offline', handle: 'bob.test' })
   })
 })

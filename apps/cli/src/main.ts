@@ -256,6 +256,8 @@ async function run(argv: string[]): Promise<number> {
       })
       if (values.json) console.log(JSON.stringify(result))
       else if (result.stored) console.log(`stored ${result.id}`)
+      else if (result.sent)
+        console.log(`sent ${result.id}; not waiting for the router to confirm it`)
       else
         console.log(
           `saved on this device (${result.id}); it will be sent the next time hearth reaches the router`,

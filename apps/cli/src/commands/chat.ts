@@ -74,6 +74,7 @@ async function openSpace(
     ctx.note(`${chat.offlineReason}; showing what this device holds`)
   }
   await chat.settle(session, online ? QUIET_ONLINE_MS : QUIET_OFFLINE_MS)
+  if (online) await sendWaiting(ctx, chat, session)
   if (!session.known) {
     // Never leave a space the user only tried to look at in `space list`.
     if (!followed) await chat.client.forgetSpace(spaceId)
@@ -84,6 +85,25 @@ async function openSpace(
     )
   }
   return { session, online }
+}
+
+/**
+ * Messages this device wrote while the router was unreachable go out when a command next opens
+ * the space online (by sync): wait for their acknowledgement, so the command does not close
+ * before they are stored.
+ */
+async function sendWaiting(ctx: Context, chat: ChatClient, session: SpaceSession): Promise<void> {
+  const waiting = () => {
+    for (const m of session.state.messages.values())
+      if (m.author === chat.did && session.delivery(m.id) !== 'stored') return true
+    return false
+  }
+  if (!waiting()) return
+  try {
+    await waitFor(session, () => !waiting(), chat.timeoutMs)
+  } catch {
+    ctx.note('messages written on this device are not yet confirmed by the router')
+  }
 }
 
 function spaceName(session: SpaceSession): string {
@@ -289,7 +309,7 @@ export async function channelList(
 export async function send(
   ctx: Context,
   input: { space: string; channel: string | undefined; text: string; wait: boolean },
-): Promise<{ id: EventId; stored: boolean }> {
+): Promise<{ id: EventId; stored: boolean; sent: boolean }> {
   const text = parseText(input.text)
   return withChat(ctx, {}, async (chat) => {
     const { session, online } = await openSpace(ctx, chat, input.space, false)
@@ -299,7 +319,8 @@ export async function send(
     requireApplied(session, id, 'the message')
     const ok = input.wait && (await stored(chat, session, id, online))
     if (!ok) await chat.client.flush()
-    return { id, stored: ok }
+    // Online, the write was pushed at once; offline it waits in the outbox.
+    return { id, stored: ok, sent: online && !ok && !input.wait }
   })
 }
 
