@@ -4,14 +4,18 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import * as A from '@automerge/automerge'
+import { cbor } from '@automerge/automerge-repo'
 import { startDevnet, type Devnet } from '@hearth/devnet'
 import { generateDeviceKey, type DeviceKey } from '@hearth/identity'
 import { createSyncEndpoint, startRouter, type RunningRouter } from '@hearth/router'
 import {
   HearthClient,
+  PUSH_TYPE,
   routerSocketUrl,
   StoreStorageAdapter,
   TicketRequestError,
+  userDocumentId,
   waitFor,
   type EventId,
   type SpaceSession,
@@ -27,7 +31,8 @@ let router: RunningRouter | undefined
 /** Where clients find the router (restarts reuse its port, so this stays true). */
 let endpoint: { url: string; audience: string }
 let dir: string
-const keys = new Map<Name, DeviceKey>()
+/** One key per device (a key never lives in two stores: that would fork its actor's history). */
+const keys = new Map<string, DeviceKey>()
 const clients: HearthClient[] = []
 
 async function startOurRouter(port = 0): Promise<RunningRouter> {
@@ -42,8 +47,6 @@ beforeAll(async () => {
   devnet = await startDevnet({ keyserver: false })
   router = await startOurRouter()
   endpoint = { url: router.url, audience: router.identity.audience }
-  for (const name of ['alice', 'bob', 'carol'] as const)
-    keys.set(name, (await generateDeviceKey()).key)
 })
 
 afterAll(async () => {
@@ -53,17 +56,30 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
+async function deviceKey(name: Name, device: string): Promise<DeviceKey> {
+  const id = `${name}-${device}`
+  if (!keys.has(id)) keys.set(id, (await generateDeviceKey()).key)
+  return keys.get(id)!
+}
+
 /** A device of `name`: its own files under `dir/<name>-<device>`, the router at `port`. */
 async function device(
   name: Name,
-  options: { device?: string; online?: boolean; capacity?: number } = {},
+  options: {
+    device?: string
+    online?: boolean
+    capacity?: number
+    key?: DeviceKey
+    trustKey?: (keyId: string) => Promise<boolean>
+  } = {},
 ): Promise<HearthClient> {
   const account = devnet.accounts[name]
   const agent = await devnet.login(account)
   const home = join(dir, `${name}-${options.device ?? 'one'}`)
   const client = await HearthClient.open({
     did: account.did,
-    key: keys.get(name)!,
+    key: options.key ?? (await deviceKey(name, options.device ?? 'one')),
+    ...(options.trustKey ? { trustKey: options.trustKey } : {}),
     store: new FileStoreAdapter(join(home, 'client')),
     repoStorage: new StoreStorageAdapter(new FileStoreAdapter(join(home, 'repo'))),
     ...(options.online === false
@@ -75,6 +91,7 @@ async function device(
                 const { data } = await agent.com.atproto.server.getServiceAuth({ aud, lxm })
                 return data.token
               }),
+            joinTimeoutMs: 2000,
             minRetryMs: 50,
             maxRetryMs: 300,
           },
@@ -86,11 +103,14 @@ async function device(
 }
 
 function until(session: SpaceSession, test: (state: SpaceState) => boolean): Promise<void> {
-  return waitFor(session, test, 20_000)
+  const where = new Error('waited here').stack
+  return waitFor(session, test, 20_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${where}`)
+  })
 }
 
 async function stored(session: SpaceSession, id: EventId): Promise<void> {
-  await waitFor(session, () => session.delivery(id) === 'stored', 20_000)
+  await until(session, () => session.delivery(id) === 'stored')
 }
 
 function texts(session: SpaceSession, container: EventId): (string | null)[] {
@@ -226,6 +246,124 @@ describe('message documents', () => {
     expect(texts(read, channel)).toEqual(ids.map((_, i) => `m${i}`))
   })
 })
+
+describe('the user document', () => {
+  it('a second device of the same user sees the spaces, read positions and preferences', async () => {
+    const first = await device('carol', { device: 'laptop' })
+    const space = await first.createSpace({ name: 'Carol and friends', mode: 'INVITES_ONLY' })
+    const channel = await space.createChannel('general')
+    const hello = await space.send(channel, 'hello')
+    await first.user.markRead(space.spaceId, channel, hello)
+    await first.user.setPrefs(space.spaceId, { muted: true, colour: '#336699' })
+    await stored(space, hello)
+    // The phone has its own key; it trusts the laptop's key (the apps ask the keyserver).
+    const phoneKey = (await generateDeviceKey()).key
+    const laptopKey = (await deviceKey('carol', 'laptop')).keyId
+    const phone = await device('carol', {
+      device: 'phone',
+      key: phoneKey,
+      trustKey: async (keyId) => keyId === laptopKey,
+    })
+    await waitForUser(phone, (s) => s.follows.has(space.spaceId) && s.prefs.has(space.spaceId))
+    expect(phone.spaces()).toContainEqual({ spaceId: space.spaceId, name: 'Carol and friends' })
+    expect(phone.spaces()).toEqual(first.spaces())
+    expect(phone.user.readPosition(space.spaceId, channel)).toBe(hello)
+    expect(phone.prefs(space.spaceId)).toEqual({ muted: true, colour: '#336699' })
+    // A record written by a key the phone cannot confirm as carol's counts for nothing there.
+    const stranger = await device('carol', {
+      device: 'stranger',
+      key: (await generateDeviceKey()).key,
+    })
+    await waitForUser(stranger, (s) => s.follows.size === 0 && s.untrusted > 0)
+    await stranger.user.follow('c'.repeat(52) as never, 'planted')
+    await stranger.flush()
+    await waitForUser(phone, (s) => s.untrusted > 0)
+    expect(phone.spaces().map((s) => s.name)).toEqual(['Carol and friends'])
+  })
+
+  it('nobody else can read or write a user document (S7): answered as if it did not exist', async () => {
+    const carolDocument = userDocumentId(devnet.accounts.carol.did)
+    const missing = userDocumentId('did:plc:nobodynobodynobodynobody0')
+    const agent = await devnet.login(devnet.accounts.bob)
+    const url = await routerSocketUrl(endpoint, async (aud, lxm) => {
+      const { data } = await agent.com.atproto.server.getServiceAuth({ aud, lxm })
+      return data.token
+    })
+    const ws = new WebSocket(url)
+    ws.binaryType = 'arraybuffer'
+    const frames: Record<string, unknown>[] = []
+    const waiters: (() => void)[] = []
+    ws.addEventListener('message', (event) => {
+      frames.push(cbor.decode(new Uint8Array(event.data as ArrayBuffer)) as Record<string, unknown>)
+      for (const wake of waiters.splice(0)) wake()
+    })
+    /** The first frame from index `from` on that matches. */
+    const next = async (match: (f: Record<string, unknown>) => boolean, from = 0) => {
+      for (;;) {
+        const found = frames.slice(from).find(match)
+        if (found) return found
+        await new Promise<void>((resolve) => waiters.push(resolve))
+      }
+    }
+    await new Promise((resolve) => ws.addEventListener('open', resolve))
+    const me = `${devnet.accounts.bob.did}#probe`
+    const send = (frame: object) => ws.send(new Uint8Array(cbor.encode(frame)))
+    send({
+      type: 'join',
+      senderId: me,
+      peerMetadata: {},
+      supportedProtocolVersions: ['1'],
+    })
+    const peer = await next((f) => f.type === 'peer')
+    const ask = (documentId: string) =>
+      send({
+        type: 'request',
+        senderId: me,
+        targetId: peer.senderId,
+        documentId,
+        data: A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] }),
+      })
+    ask(carolDocument)
+    const refused = await next((f) => f.documentId === carolDocument)
+    ask(missing)
+    const absent = await next((f) => f.documentId === missing)
+    expect(refused.type).toBe('doc-unavailable')
+    expect({ ...refused, documentId: null }).toEqual({ ...absent, documentId: null })
+    // A pushed change into carol's user document is refused the same way, and changes nothing.
+    const before = frames.length
+    send({
+      type: PUSH_TYPE,
+      senderId: me,
+      targetId: peer.senderId,
+      documentId: carolDocument,
+      changes: [new Uint8Array([1, 2, 3])],
+    })
+    const pushRefused = await next(
+      (f, i = frames.indexOf(f)) => i >= before && f.documentId === carolDocument,
+    )
+    expect(pushRefused.type).toBe('doc-unavailable')
+    ws.close()
+  })
+})
+
+async function waitForUser(
+  client: HearthClient,
+  test: (state: HearthClient['user']['state']) => boolean,
+): Promise<void> {
+  if (test(client.user.state)) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('timed out waiting for the user document')),
+      20_000,
+    )
+    const stop = client.user.subscribe((state) => {
+      if (!test(state)) return
+      clearTimeout(timer)
+      stop()
+      resolve()
+    })
+  })
+}
 
 describe('router tickets', () => {
   it('refuses a ticket answer pointing at another host', async () => {

@@ -237,3 +237,19 @@ export type {
   EphemeralParseReason,
   EphemeralParseResult,
 } from './protocol/ephemeral.ts'
+
+// The user's own document: followed spaces, read positions, preferences
+export { userDocumentId } from './automerge/layout.ts'
+export { verifyHearthEntry } from './automerge/entries.ts'
+export {
+  looksLikeUserRecord,
+  MAX_USER_RECORD_BYTES,
+  openUserRecord,
+  parseUserRecord,
+  signUserRecord,
+  USER_RECORD_DOMAIN,
+  userRecordBodies,
+} from './user/user-record.ts'
+export type { UserRecord, UserRecordBody, UserRecordType } from './user/user-record.ts'
+export { UserDocument } from './user/user-document.ts'
+export type { SpacePrefs, UserDocumentContext, UserState } from './user/user-document.ts'

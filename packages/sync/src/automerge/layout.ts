@@ -89,6 +89,11 @@ export function messageDocumentId(spaceId: string, channelId: string, index: num
   return documentIdFromScope(`messages\u0000${spaceId}\u0000${channelId}\u0000${index}`)
 }
 
+/** A user's own document (followed spaces, read positions, preferences): only their devices sync it. */
+export function userDocumentId(did: string): DocumentId {
+  return documentIdFromScope(`user\u0000${did}`)
+}
+
 export type DocumentRole =
   | { kind: 'space'; spaceId: string }
   | { kind: 'messages'; spaceId: string; channelId: string; index: number }

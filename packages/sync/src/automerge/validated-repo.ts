@@ -4,7 +4,7 @@ import type { VerifyEvent } from './change-rules.ts'
 import { ChangeValidator } from './change-validator.ts'
 import type { AcceptedPayload } from './change-validator.ts'
 import type { DocumentId } from '@automerge/automerge-repo'
-import { verifySpaceEventBytes } from './space-events.ts'
+import { verifyHearthEntry } from './entries.ts'
 import { ValidatingNetworkAdapter } from './validating-adapter.ts'
 import type { ValidatingAdapterOptions } from './validating-adapter.ts'
 
@@ -33,7 +33,7 @@ export interface ValidatedRepo {
  */
 export function createValidatedRepo(options: ValidatedRepoOptions = {}): ValidatedRepo {
   const validator = new ChangeValidator({
-    verifyEvent: options.verifyEvent ?? verifySpaceEventBytes,
+    verifyEvent: options.verifyEvent ?? verifyHearthEntry,
     ...(options.acceptDocument ? { acceptDocument: options.acceptDocument } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     ...(options.onAccepted ? { onAccepted: options.onAccepted } : {}),

@@ -5,13 +5,13 @@ import { isEventId, type EventId, type SpaceId } from '../events/schema.ts'
 import type { StoreAdapter } from '../store/store-adapter.ts'
 
 /**
- * What the client keeps beside the Automerge documents, in the device's own store: the spaces
- * this device follows, and the outbox (events written here that the router has not yet
- * acknowledged). Read back through schemas: a store is the device's own, but a damaged entry
+ * What the client keeps beside the Automerge documents, in the device's own store: the outbox
+ * (events written here that the router has not yet acknowledged). The spaces followed live in
+ * the user document (all of the user's devices see them). Read back through schemas: a store is the device's own, but a damaged entry
  * must cost that entry, not the app.
  */
 
-/** Spaces one device follows, at most (each is a few documents and a reducer in memory). */
+/** Spaces one account follows, at most (each is a few documents and a reducer in memory). */
 export const MAX_SPACES = 500
 /** Unacknowledged events kept per space, at most; older ones still reach the router by sync. */
 export const MAX_OUTBOX = 10_000
@@ -19,9 +19,6 @@ export const MAX_OUTBOX = 10_000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const spaceId = z.custom<SpaceId>(isEventId)
-const spaceEntry = z.object({ spaceId, name: z.string().max(200).nullable() })
-const spaceList = z.array(spaceEntry).max(MAX_SPACES)
 const outboxEntry = z.object({
   event: z.custom<EventId>(isEventId),
   document: z.custom<DocumentId>((v) => typeof v === 'string' && isValidDocumentId(v)),
@@ -29,10 +26,13 @@ const outboxEntry = z.object({
 })
 const outboxList = z.array(outboxEntry).max(MAX_OUTBOX)
 
-export type SpaceEntry = z.infer<typeof spaceEntry>
+/** A space this account follows, with its name as last seen. */
+export interface SpaceEntry {
+  spaceId: SpaceId
+  name: string | null
+}
 export type OutboxEntry = z.infer<typeof outboxEntry>
 
-const SPACES_KEY = ['client', 'spaces']
 const outboxKey = (space: SpaceId) => ['client', 'outbox', space]
 
 export class ClientStore {
@@ -59,14 +59,6 @@ export class ClientStore {
 
   #write(key: readonly string[], value: unknown): Promise<void> {
     return this.#store.save(key, encoder.encode(JSON.stringify(value)))
-  }
-
-  async spaces(): Promise<SpaceEntry[]> {
-    return (await this.#read(SPACES_KEY, spaceList)) ?? []
-  }
-
-  saveSpaces(spaces: readonly SpaceEntry[]): Promise<void> {
-    return this.#write(SPACES_KEY, spaces.slice(0, MAX_SPACES))
   }
 
   async outbox(space: SpaceId): Promise<OutboxEntry[]> {

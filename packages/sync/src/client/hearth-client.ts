@@ -23,6 +23,7 @@ import {
   type PushFrame,
 } from '../protocol/router-frames.ts'
 import type { StoreAdapter } from '../store/store-adapter.ts'
+import { UserDocument, type SpacePrefs, type UserState } from '../user/user-document.ts'
 import { ClientStore, MAX_SPACES, type SpaceEntry } from './client-store.ts'
 import { Outbox } from './outbox.ts'
 import {
@@ -41,11 +42,19 @@ export interface HearthClientOptions {
   /** The Repo's storage (Automerge documents); the same backend as `store`, another prefix. */
   repoStorage: StorageAdapterInterface
   /** Where the router is: a fresh WebSocket URL with a ticket per attempt. Absent: offline only. */
-  router?: Pick<RouterConnectionOptions, 'url' | 'minRetryMs' | 'maxRetryMs' | 'readyAfterMs'>
+  router?: Pick<
+    RouterConnectionOptions,
+    'url' | 'minRetryMs' | 'maxRetryMs' | 'readyAfterMs' | 'joinTimeoutMs'
+  >
   /** Distinguishes this tab or process among the device's connections (peer id suffix). */
   instance?: string
   /** Events per message document (default MESSAGE_DOCUMENT_CAPACITY; tests lower it). */
   messageDocumentCapacity?: number
+  /**
+   * Is this key one of the user's other devices? (Their records in the user document count
+   * only then.) Apps ask the keyserver; the default trusts this device alone.
+   */
+  trustKey?: (keyId: string) => Promise<boolean>
   /** A peer (the router) sent something the validator refused: reported, connection reset. */
   onReject?: (rejection: PeerRejection) => void
 }
@@ -74,8 +83,8 @@ export class HearthClient {
   readonly #connection: RouterConnection | undefined
   readonly #sessions = new Map<SpaceId, Promise<SpaceSession>>()
   readonly #outboxes = new Map<SpaceId, Outbox>()
-  #spaces: SpaceEntry[] = []
-  readonly #spaceListeners = new Set<(spaces: readonly SpaceEntry[]) => void>()
+  /** The user's own document: followed spaces, read positions, preferences (all devices). */
+  readonly user: UserDocument
   readonly connection: ConnectionStatus
   readonly rejections: PeerRejection[] = []
   readonly #capacity: number | undefined
@@ -109,11 +118,20 @@ export class HearthClient {
       this.#connection.onState((state) => {
         if (state !== 'online') return
         this.#pushOutboxes()
+        this.user.refresh()
         for (const session of this.#sessions.values())
           void session.then((s) => s.refresh()).catch(() => undefined)
       })
       validated.addNetwork(this.#connection)
     }
+    this.user = new UserDocument({
+      repo: this.#repo,
+      validator: this.#validator,
+      did: this.did,
+      key: this.key,
+      trustKey: options.trustKey ?? (async () => false),
+      push: (documentId, changes) => this.#push(documentId, changes),
+    })
     const connection = this.#connection
     this.connection = {
       get state() {
@@ -125,30 +143,29 @@ export class HearthClient {
 
   static async open(options: HearthClientOptions): Promise<HearthClient> {
     const client = new HearthClient(options)
-    client.#spaces = await client.#store.spaces()
+    await client.user.open()
     return client
   }
 
   /** The spaces this device follows (names as last seen). */
   spaces(): readonly SpaceEntry[] {
-    return this.#spaces
+    return spaceEntries(this.user.state)
   }
 
   subscribeSpaces(listener: (spaces: readonly SpaceEntry[]) => void): () => void {
-    this.#spaceListeners.add(listener)
-    return () => this.#spaceListeners.delete(listener)
+    return this.user.subscribe((state) => listener(spaceEntries(state)))
+  }
+
+  /** Per-space preferences, the same on all of this user's devices and seen by no one else. */
+  prefs(spaceId: SpaceId): SpacePrefs {
+    return this.user.state.prefs.get(spaceId) ?? { muted: false, colour: null }
   }
 
   async #remember(spaceId: SpaceId, name: string | null): Promise<void> {
-    const known = this.#spaces.find((s) => s.spaceId === spaceId)
-    if (known && known.name === name) return
-    if (!known && this.#spaces.length >= MAX_SPACES)
-      throw new Error(`this device follows ${MAX_SPACES} spaces already`)
-    this.#spaces = known
-      ? this.#spaces.map((s) => (s.spaceId === spaceId ? { spaceId, name } : s))
-      : [...this.#spaces, { spaceId, name }]
-    for (const listener of this.#spaceListeners) listener(this.#spaces)
-    await this.#store.saveSpaces(this.#spaces)
+    const follows = this.user.state.follows
+    if (!follows.has(spaceId) && follows.size >= MAX_SPACES)
+      throw new Error(`this account follows ${MAX_SPACES} spaces already`)
+    await this.user.follow(spaceId, name)
   }
 
   /** Creates a space: a signed genesis document imported here, then synced to the router. */
@@ -199,9 +216,7 @@ export class HearthClient {
     const session = await this.#sessions.get(spaceId)?.catch(() => undefined)
     session?.close()
     this.#sessions.delete(spaceId)
-    this.#spaces = this.#spaces.filter((s) => s.spaceId !== spaceId)
-    for (const listener of this.#spaceListeners) listener(this.#spaces)
-    await this.#store.saveSpaces(this.#spaces)
+    await this.user.unfollow(spaceId)
   }
 
   #genesisName(session: SpaceSession): string | null {
@@ -228,7 +243,7 @@ export class HearthClient {
       else await session.open()
       session.subscribe((state) => {
         const name = state.profile.name ?? this.#genesisName(session)
-        const known = this.#spaces.find((s) => s.spaceId === spaceId)
+        const known = this.user.state.follows.get(spaceId)
         if (known && known.name !== name) void this.#remember(spaceId, name).catch(() => undefined)
       })
       return session
@@ -346,6 +361,7 @@ export class HearthClient {
   }
 
   async close(): Promise<void> {
+    this.user.close()
     for (const session of this.#sessions.values()) (await session.catch(() => undefined))?.close()
     this.#connection?.disconnect()
     // Not `repo.shutdown()`: it flushes every handle, and a handle still waiting for a
@@ -379,4 +395,8 @@ export function waitFor(
       resolve()
     })
   })
+}
+
+function spaceEntries(state: UserState): SpaceEntry[] {
+  return [...state.follows].map(([spaceId, { name }]) => ({ spaceId, name }))
 }

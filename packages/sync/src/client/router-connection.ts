@@ -22,6 +22,8 @@ export interface RouterConnectionOptions {
   /** Backoff between attempts: doubles from `minRetryMs` to `maxRetryMs`, with jitter. */
   minRetryMs?: number
   maxRetryMs?: number
+  /** How long a new socket may take to open and be answered `peer` before it is dropped. */
+  joinTimeoutMs?: number
   /** How long the Repo waits for a first connection before it treats documents as unavailable. */
   readyAfterMs?: number
   createSocket?: (url: string) => WebSocketLike
@@ -124,6 +126,14 @@ export class RouterConnection extends NetworkAdapter {
     }
     socket.binaryType = 'arraybuffer'
     this.#socket = socket
+    // A socket can hang before it opens or before the router answers the join (a router
+    // shutting down still accepts the TCP connection): give up on it and try again.
+    const timer = setTimeout(() => {
+      if (this.#socket !== socket || this.#remotePeerId) return
+      socket.close(4000, 'join timed out')
+      this.#closed(socket)
+    }, this.#options.joinTimeoutMs ?? 10_000)
+    socket.addEventListener('close', () => clearTimeout(timer))
     socket.addEventListener('open', () => {
       if (this.#socket !== socket) return
       this.#write(socket, {

@@ -6,7 +6,6 @@ import { importVerified } from '../automerge/change-validator.ts'
 import {
   MESSAGE_DOCUMENT_CAPACITY,
   messageDocumentId,
-  parseBucketKey,
   spaceDocumentId,
 } from '../automerge/layout.ts'
 import { createSignedDocument, SignedWriter } from '../automerge/signed-writer.ts'
@@ -31,20 +30,13 @@ export interface SessionContext {
   readonly messageDocumentCapacity?: number
 }
 
-const FIND_STATES = ['ready', 'unavailable'] as const
+/**
+ * A lookup returns as soon as the device's storage has answered: a document it does not hold
+ * is followed while the router is asked ('requesting'), so nothing waits on the network.
+ */
+const FIND_STATES = ['ready', 'unavailable', 'requesting'] as const
 /** The scope of the space document's events (channel scopes are named by channel id). */
 const SPACE_SCOPE = 'space'
-
-/** Events in a message document (the sum of its buckets' lengths). */
-function eventCount(doc: unknown): number {
-  let count = 0
-  const root = doc as Record<string, unknown>
-  for (const key of Object.keys(root)) {
-    const list = root[key]
-    if (parseBucketKey(key) && Array.isArray(list)) count += list.length
-  }
-  return count
-}
 
 function firstChange(documentBytes: Uint8Array): { bytes: Uint8Array; hash: string } {
   const [bytes] = A.getAllChanges(A.load(documentBytes))
@@ -78,6 +70,10 @@ export class SpaceSession {
   readonly #timelines = new Map<EventId, { version: number; messages: MessageView[] }>()
   #closed = false
   readonly #capacity: number
+  /** Documents of this space looked up in the Repo (to ask again after a refusal). */
+  readonly #asked = new Set<DocumentId>()
+  /** Events read per document (see `#count`). */
+  readonly #counts = new Map<DocumentId, number>()
   /** Writes on their way to the device's disk. */
   readonly #saving = new Set<Promise<void>>()
   /** Heads per scope: the space document's events, and each channel's (see `#parentsFor`). */
@@ -92,6 +88,7 @@ export class SpaceSession {
 
   /** Opens the space document (from the device's store, or the router) and follows it. */
   async open(): Promise<void> {
+    this.#asked.add(spaceDocumentId(this.spaceId))
     const handle = await this.#ctx.repo.find<unknown>(spaceDocumentId(this.spaceId), {
       allowableStates: [...FIND_STATES],
     })
@@ -249,7 +246,7 @@ export class SpaceSession {
       await this.#openChannel(channel)
       const docs = this.#channels.get(channel) ?? []
       const last = docs[docs.length - 1]
-      if (last?.isReady() && eventCount(last.doc()) < this.#capacity) {
+      if (last?.isReady() && this.#count(last) < this.#capacity) {
         documentId = last.documentId
         ;({ hash, change } = await this.#append(documentId, bytes))
       } else {
@@ -262,7 +259,11 @@ export class SpaceSession {
     // quick writes of one device would come out as concurrent siblings.
     const handle = this.#ctx.repo.handles[documentId] as DocHandle<unknown> | undefined
     if (handle?.isReady())
-      this.#track(channel ?? SPACE_SCOPE, this.#feed.ingest(documentId, handle.doc()))
+      this.#ingested(
+        documentId,
+        channel ?? SPACE_SCOPE,
+        this.#feed.ingest(documentId, handle.doc()),
+      )
     this.#ctx.outbox.written([event.id], documentId, hash)
     this.#ctx.push(documentId, [change])
     const saving = this.#ctx.repo
@@ -340,7 +341,7 @@ export class SpaceSession {
     if (known?.handle === handle) return
     known?.stop()
     const stop = this.#feed.follow(handle, (events) => {
-      this.#track(scope, events)
+      this.#ingested(handle.documentId, scope, events)
       this.#changed()
     })
     this.#followed.set(handle.documentId, { handle, stop, scope })
@@ -355,8 +356,11 @@ export class SpaceSession {
    */
   refresh(): void {
     const repo = this.#ctx.repo
-    for (const [documentId, { handle }] of this.#followed) {
-      if (handle.isReady() || this.#closed) continue
+    // Every document of the space looked up so far, followed or still being looked up (its
+    // first answer may still be on its way).
+    for (const documentId of this.#asked) {
+      const handle = repo.handles[documentId]
+      if (!handle || handle.isReady() || this.#closed) continue
       const synchronizer = repo.synchronizer.docSynchronizers[documentId]
       if (!synchronizer) continue
       for (const peer of repo.peers) {
@@ -367,6 +371,20 @@ export class SpaceSession {
   }
 
   /** Keeps the heads of a scope's events (an event arriving before its child is no head). */
+  /** Events a document gained: counted (to close it at capacity) and tracked in its scope. */
+  #ingested(documentId: DocumentId, scope: string, events: readonly SpaceEvent[]): void {
+    this.#counts.set(documentId, (this.#counts.get(documentId) ?? 0) + events.length)
+    this.#track(scope, events)
+  }
+
+  /**
+   * Events in a document so far. Counted from what the feed read, not from `handle.doc()`: a
+   * handle that was waiting for its document delivers it before it reports ready.
+   */
+  #count(handle: DocHandle<unknown>): number {
+    return this.#counts.get(handle.documentId) ?? 0
+  }
+
   #track(scope: string, events: readonly SpaceEvent[]): void {
     let s = this.#scopes.get(scope)
     if (!s) this.#scopes.set(scope, (s = { heads: new Set(), referenced: new Set() }))
@@ -416,7 +434,7 @@ export class SpaceSession {
       const docs = this.#channels.get(container.id)
       const last = docs?.[docs.length - 1]
       // New channels, and channels whose last document filled up (its successor may exist).
-      if (!docs || (last?.isReady() && eventCount(last.doc()) >= this.#capacity))
+      if (!docs || (last && this.#count(last) >= this.#capacity))
         void this.#openChannel(container.id).catch(() => undefined)
     }
   }
@@ -430,10 +448,12 @@ export class SpaceSession {
       const docs = this.#channels.get(channel) ?? []
       this.#channels.set(channel, docs)
       for (let index = docs.length; ; index++) {
-        if (docs[index - 1] && !docs[index - 1]!.isReady()) break
-        if (docs[index - 1] && eventCount(docs[index - 1]!.doc()) < this.#capacity) break
+        const previous = docs[index - 1]
+        if (previous && this.#count(previous) < this.#capacity) break
+        const documentId = messageDocumentId(this.spaceId, channel, index)
+        this.#asked.add(documentId)
         const handle = await this.#ctx.repo
-          .find<unknown>(messageDocumentId(this.spaceId, channel, index), {
+          .find<unknown>(documentId, {
             allowableStates: [...FIND_STATES],
           })
           .catch(() => undefined)

@@ -11,7 +11,11 @@ import {
   type SpaceId,
   type SpaceMode,
   type SpaceState,
+  userDocumentId,
 } from '@hearth/sync'
+
+/** User document ids remembered per DID (recomputed when forgotten). */
+const MAX_CACHED_USER_DOCUMENTS = 10_000
 
 interface SpaceEntry {
   reducer: SpaceReducer
@@ -57,6 +61,20 @@ export class SpaceDirectory {
 
   has(spaceId: string): boolean {
     return this.#spaces.has(spaceId)
+  }
+
+  // DID -> its user document id (a hash per frame otherwise); bounded, oldest dropped first.
+  readonly #userDocuments = new Map<Did, DocumentId>()
+
+  #userDocument(did: Did): DocumentId {
+    let id = this.#userDocuments.get(did)
+    if (!id) {
+      id = userDocumentId(did)
+      if (this.#userDocuments.size >= MAX_CACHED_USER_DOCUMENTS)
+        this.#userDocuments.delete(this.#userDocuments.keys().next().value!)
+      this.#userDocuments.set(did, id)
+    }
+    return id
   }
 
   resolve(documentId: DocumentId): DocumentRole | undefined {
@@ -121,6 +139,8 @@ export class SpaceDirectory {
 
   /** May `did` sync `documentId`? Unknown documents: no. */
   allows(did: Did, documentId: DocumentId): boolean {
+    // A user document: its owner's devices only (it is created by the owner's first write).
+    if (documentId === this.#userDocument(did)) return true
     const role = this.registry.resolve(documentId)
     if (!role) return false
     const entry = this.#spaces.get(role.spaceId)
