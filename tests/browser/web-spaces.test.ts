@@ -263,6 +263,18 @@ describe('spaces in the web app, through the router', () => {
     } finally {
       await context.setOffline(false)
     }
+  })
+
+  it('“remove this device” also erases the spaces kept in this browser', async () => {
+    const { page } = alice
+    const databases = () =>
+      page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''))
+    const ours = `hearth-spaces:${devnet.accounts.alice.did}`
+    expect(await databases()).toContain(ours)
+    await page.goto(web.url)
+    await page.getByRole('button', { name: 'Sign out and remove this device' }).click()
+    await page.waitForURL(`${web.url}/sign-in`)
+    await expect.poll(databases).not.toContain(ours)
     await alice.context.close()
     await bob.context.close()
   })

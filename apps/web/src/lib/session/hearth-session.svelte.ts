@@ -20,6 +20,7 @@ import {
 import type { EnrolDeps, EnrolledDevice, EnrolStep } from '../device/enrol.ts'
 import { deleteDeviceKey } from '../device/key-store.ts'
 import type { Chat } from '../spaces/chat.svelte.ts'
+import { eraseSpacesData } from './spaces-storage.ts'
 
 export type SessionStatus =
   'starting' | 'signed-out' | 'redirecting' | 'signed-in' | 'signing-out' | 'broken'
@@ -140,6 +141,8 @@ export class HearthSession {
     if (!client || !session) return
     this.status = 'signing-out'
     await deleteDeviceKey(asDid(session.did))
+    await this.#closeSpaces()
+    await eraseSpacesData(asDid(session.did))
     try {
       await client.revoke(session.did)
     } catch {
@@ -297,7 +300,8 @@ export class HearthSession {
    * Ends the OAuth session (the PDS revokes its tokens). By default the device key is
    * kept: it is non-extractable, still bound to the account, and signing in again
    * reuses it, so contacts do not see a key change. `forget` first unregisters the key
-   * and deletes its binding record, then erases it — for a shared or lost-trust device.
+   * and deletes its binding record, then erases it and this browser's copy of the spaces —
+   * for a shared or lost-trust device.
    */
   async signOut(options: { forget?: boolean } = {}): Promise<void> {
     const client = this.#client
@@ -308,6 +312,9 @@ export class HearthSession {
       const deps = this.#enrolDeps()
       try {
         if (deps) await forgetDevice(deps)
+        // A device removed from the account keeps none of its spaces either.
+        await this.#closeSpaces()
+        await eraseSpacesData(asDid(session.did))
       } catch (err) {
         this.enrolment = {
           state: 'failed',

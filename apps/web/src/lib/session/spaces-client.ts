@@ -19,6 +19,7 @@ import type { FetchHandler } from '../auth/xrpc.ts'
 import type { AppConfig } from '../config/app-config.ts'
 import { getServiceAuth } from '../device/enrol.ts'
 import { Chat } from '../spaces/chat.svelte.ts'
+import { spacesDatabaseName } from './spaces-storage.ts'
 
 export interface SpacesClientDeps {
   did: Did
@@ -26,10 +27,6 @@ export interface SpacesClientDeps {
   config: AppConfig
   /** The OAuth session's fetch handler (the user's PDS). */
   pds: FetchHandler
-}
-
-export function spacesDatabaseName(did: Did): string {
-  return `hearth-spaces:${did}`
 }
 
 export async function openSpacesClient(
