@@ -84,7 +84,8 @@ function lines(stdout: string): Line[] {
     .map((l) => JSON.parse(l) as Line)
 }
 
-describe('two CLI users chat through the router', () => {
+// Each step runs several real processes; on a loaded machine one takes seconds to start.
+describe('two CLI users chat through the router', { timeout: 120_000 }, () => {
   let spaceId: string
 
   it('alice, bob and carol log in, each in their own HEARTH_HOME', async () => {

@@ -8,22 +8,9 @@ import {
   type SpaceId,
   type SpaceSession,
 } from '@hearth/sync'
+import { ChatError, UsageError } from './errors.ts'
 
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
-
-/** Something the user asked for that cannot be done (unknown space, not a member, ...). */
-export class ChatError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ChatError'
-  }
-}
+export { ChatError, UsageError }
 
 // Control characters (C0, DEL, C1) have no place in a name shown in a list or a terminal.
 // eslint-disable-next-line no-control-regex

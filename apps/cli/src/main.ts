@@ -1,27 +1,22 @@
 #!/usr/bin/env node
 // The `hearth` command. Only argument parsing and printing live here; commands are in ./commands.
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { parseLimit, UsageError } from './chat-targets.ts'
-import {
-  channelCreate,
-  channelList,
-  formatMessage,
-  MODES,
-  read,
-  send,
-  spaceCreate,
-  spaceInvite,
-  spaceJoin,
-  spaceList,
-  spaceMembers,
-  tail,
-  type Context,
-  type MessageLine,
-} from './commands/chat.ts'
-import { login } from './commands/login.ts'
-import { whoami } from './commands/whoami.ts'
+import type { SpaceMode } from '@hearth/sync'
+import type { Context, MessageLine } from './commands/chat.ts'
 import { cliConfig } from './config.ts'
+import { UsageError } from './errors.ts'
 import { hearthHome } from './home.ts'
+
+// Commands load their modules when run: `--help` and usage errors start fast, and login
+// never loads the sync library.
+const chat = () => import('./commands/chat.ts')
+const targets = () => import('./chat-targets.ts')
+
+const MODES: Record<string, SpaceMode> = {
+  public: 'PUBLIC',
+  invites: 'INVITES_ONLY',
+  'admin-invites': 'ADMIN_INVITES_ONLY',
+}
 
 const ENVIRONMENT = `environment: HEARTH_HOME (state directory, default ~/.hearth),
              HEARTH_RESOLVER_URL (default http://localhost:2584), HEARTH_KEYSERVER_URL (default http://localhost:2585),
@@ -118,7 +113,8 @@ function printLines<T>(rows: T[], json: boolean | undefined, human: (row: T) => 
   for (const row of rows) console.log(json ? JSON.stringify(row) : human(row))
 }
 
-function messagePrinter(json: boolean | undefined): (line: MessageLine) => void {
+async function messagePrinter(json: boolean | undefined): Promise<(line: MessageLine) => void> {
+  const { formatMessage } = await chat()
   return (line) => console.log(json ? JSON.stringify(line) : formatMessage(line))
 }
 
@@ -136,8 +132,17 @@ async function run(argv: string[]): Promise<number> {
     console.log(`usage: ${help.usage}\n\n${help.help}\n\n${ENVIRONMENT}`)
     return 0
   }
-  if (!help && (command === 'space' || command === 'channel'))
-    throw new UsageError(`unknown command: hearth ${name}`)
+  if (!help && (command === 'space' || command === 'channel')) {
+    const group = Object.entries(HELP)
+      .filter(([key]) => key.startsWith(`${command} `))
+      .map(([, h]) => `  ${h.usage}\n      ${h.help.replace(/\n/g, '\n      ')}`)
+      .join('\n')
+    if (sub === undefined || sub === '--help' || sub === '-h') {
+      console.log(`usage:\n${group}`)
+      return 0
+    }
+    throw new UsageError(`unknown command: hearth ${name}\nusage:\n${group}`)
+  }
   const positional = (n: number, positionals: string[]): string[] => {
     if (positionals.length !== n) throw new UsageError(`usage: ${help!.usage}`)
     return positionals
@@ -152,7 +157,9 @@ async function run(argv: string[]): Promise<number> {
       })
       const password = values.password ?? process.env.HEARTH_PASSWORD
       if (positionals.length !== 1 || !password) return usage()
-      const result = await login(home, config, {
+      const result = await (
+        await import('./commands/login.ts')
+      ).login(home, config, {
         handle: positionals[0]!,
         password,
         pds: values.pds,
@@ -166,7 +173,7 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'whoami': {
       const { values } = parse(rest, { json: { type: 'boolean' } })
-      const me = await whoami(home)
+      const me = await (await import('./commands/whoami.ts')).whoami(home)
       if (values.json) console.log(JSON.stringify(me))
       else
         console.log(
@@ -183,7 +190,9 @@ async function run(argv: string[]): Promise<number> {
       const [spaceName] = positional(1, positionals)
       const mode = MODES[values.mode ?? 'invites']
       if (!mode) throw new UsageError('--mode is one of public, invites, admin-invites')
-      const result = await spaceCreate(ctx, {
+      const result = await (
+        await chat()
+      ).spaceCreate(ctx, {
         name: spaceName!,
         mode,
         channel: values.channel ?? 'general',
@@ -194,13 +203,17 @@ async function run(argv: string[]): Promise<number> {
     case 'space list': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } })
       positional(0, positionals)
-      printLines(await spaceList(ctx), values.json, (s) => `${s.spaceId}  ${s.name ?? '(unnamed)'}`)
+      printLines(
+        await (await chat()).spaceList(ctx),
+        values.json,
+        (s) => `${s.spaceId}  ${s.name ?? '(unnamed)'}`,
+      )
       return 0
     }
     case 'space invite': {
       const { positionals } = parse(rest, {})
       const [space, who] = positional(2, positionals)
-      const result = await spaceInvite(ctx, { space: space!, who: who! })
+      const result = await (await chat()).spaceInvite(ctx, { space: space!, who: who! })
       const whom = result.handle ? `${result.handle} (${result.did})` : result.did
       console.log(result.stored ? `invited ${whom}` : `invitation for ${whom} saved on this device`)
       return 0
@@ -208,7 +221,7 @@ async function run(argv: string[]): Promise<number> {
     case 'space join': {
       const { positionals } = parse(rest, {})
       const [space] = positional(1, positionals)
-      const result = await spaceJoin(ctx, { space: space! })
+      const result = await (await chat()).spaceJoin(ctx, { space: space! })
       console.log(
         `${result.already ? 'already a member of' : 'joined'} ${result.name} (${result.spaceId})`,
       )
@@ -218,7 +231,7 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } })
       const [space] = positional(1, positionals)
       printLines(
-        await spaceMembers(ctx, { space: space! }),
+        await (await chat()).spaceMembers(ctx, { space: space! }),
         values.json,
         (m) => `${m.handle ?? '-'}  ${m.did}  ${m.role}  ${m.status}`,
       )
@@ -227,7 +240,7 @@ async function run(argv: string[]): Promise<number> {
     case 'channel create': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } })
       const [space, channel] = positional(2, positionals)
-      const result = await channelCreate(ctx, { space: space!, name: channel! })
+      const result = await (await chat()).channelCreate(ctx, { space: space!, name: channel! })
       console.log(values.json ? JSON.stringify(result) : result.channelId)
       return 0
     }
@@ -235,7 +248,7 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } })
       const [space] = positional(1, positionals)
       printLines(
-        await channelList(ctx, { space: space! }),
+        await (await chat()).channelList(ctx, { space: space! }),
         values.json,
         (c) => `${c.id}  #${c.name}`,
       )
@@ -248,7 +261,9 @@ async function run(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
       })
       const [space, text] = positional(2, positionals)
-      const result = await send(ctx, {
+      const result = await (
+        await chat()
+      ).send(ctx, {
         space: space!,
         channel: values.channel,
         text: text === '-' ? await readStdin() : text!,
@@ -271,12 +286,14 @@ async function run(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
       })
       const [space] = positional(1, positionals)
-      const lines = await read(ctx, {
+      const lines = await (
+        await chat()
+      ).read(ctx, {
         space: space!,
         channel: values.channel,
-        limit: parseLimit(values.limit, 50),
+        limit: (await targets()).parseLimit(values.limit, 50),
       })
-      lines.forEach(messagePrinter(values.json))
+      lines.forEach(await messagePrinter(values.json))
       return 0
     }
     case 'tail': {
@@ -289,10 +306,12 @@ async function run(argv: string[]): Promise<number> {
         process.once('SIGINT', () => resolve())
         process.once('SIGTERM', () => resolve())
       })
-      await tail(
+      await (
+        await chat()
+      ).tail(
         ctx,
         { space: space!, channel: values.channel },
-        messagePrinter(values.json),
+        await messagePrinter(values.json),
         (channel) => ctx.note(`following #${channel}; Ctrl-C to stop`),
         stop,
       )

@@ -24,12 +24,6 @@ import { resolveIdentity } from '../network.ts'
 const QUIET_ONLINE_MS = Number(process.env.HEARTH_SYNC_QUIET_MS) || 1200
 const QUIET_OFFLINE_MS = 200
 
-export const MODES: Record<string, SpaceMode> = {
-  public: 'PUBLIC',
-  invites: 'INVITES_ONLY',
-  'admin-invites': 'ADMIN_INVITES_ONLY',
-}
-
 export interface Context {
   home: string
   config: CliConfig
