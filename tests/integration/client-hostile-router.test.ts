@@ -13,6 +13,7 @@ import {
   HearthClient,
   MemoryStoreAdapter,
   PUSH_TYPE,
+  signEphemeral,
   spaceDocumentId,
   StoreStorageAdapter,
   type SpaceSession,
@@ -149,6 +150,40 @@ describe('a hostile router', () => {
     expect(space.state.mode).toBe('INVITES_ONLY')
   })
 
+  it('cannot make up presence or pokes: frames by non-members, unbound keys or replays count for nothing', async () => {
+    const { socket } = current
+    const stranger = asDid('did:plc:strangerstrangerstranger')
+    const seen: string[] = []
+    space.ephemeral.on((frame) => seen.push(frame.kind))
+    // Signed by a key that is not bound to the author in this space (alice is its only member).
+    const forged = await signEphemeral(mallory, {
+      space: space.spaceId,
+      kind: 'presence',
+      body: { state: 'online' },
+      author: alice,
+    })
+    const byStranger = await signEphemeral(mallory, {
+      space: space.spaceId,
+      kind: 'poke',
+      body: {},
+      author: stranger,
+      to: alice,
+    })
+    const genuine = await signEphemeral(key, {
+      space: space.spaceId,
+      kind: 'presence',
+      body: { state: 'away' },
+      author: alice,
+    })
+    for (const frame of [forged, byStranger, genuine, genuine])
+      socket.send(cbor.encode({ ...frame }))
+    await until(() => (space.ephemeral.dropped.get('replay') ?? 0) > 0)
+    expect(space.ephemeral.dropped.get('key-not-bound')).toBe(1)
+    expect(space.ephemeral.dropped.get('not-member')).toBe(1)
+    expect(seen).toEqual(['presence'])
+    expect(space.ephemeral.presence().get(alice)?.state).toBe('away')
+  })
+
   it('ignores a push for a document the device does not have', async () => {
     const { socket, peerId } = current
     const stranger = await craftByMutation(A.init<Record<string, unknown>>(), mallory, (d) => {
@@ -169,3 +204,8 @@ describe('a hostile router', () => {
     expect(socket.readyState).toBe(socket.OPEN)
   })
 })
+
+async function until(test: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !test(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(test()).toBe(true)
+}

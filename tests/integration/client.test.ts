@@ -171,6 +171,24 @@ describe('two users through the router', () => {
     expect(bobSpace.state.messages.get(hello!.id)?.edited).toBe(true)
   })
 
+  it('typing and presence reach the other member; a poke reaches only its target', async () => {
+    const aliceDid = devnet.accounts.alice.did
+    const bobDid = devnet.accounts.bob.did
+    expect(await aliceSpace.setTyping(channel, true)).toBe(true)
+    await until(bobSpace, () => bobSpace.ephemeral.typingIn(channel).includes(aliceDid))
+    await aliceSpace.setPresence('away')
+    await until(bobSpace, () => bobSpace.ephemeral.presence().get(aliceDid)?.state === 'away')
+    const poked = new Promise<string>((resolve) =>
+      aliceSpace.ephemeral.on((frame) => {
+        if (frame.kind === 'poke') resolve(frame.author)
+      }),
+    )
+    await bobSpace.poke(aliceDid)
+    expect(await poked).toBe(bobDid)
+    // The router relays a poke only to its target: bob's own space never sees it.
+    expect(bobSpace.ephemeral.dropped.get('not-for-me') ?? 0).toBe(0)
+  })
+
   it('with the router down both keep writing; after it restarts both converge, each message once', async () => {
     const port = Number(new URL(router!.url).port)
     await router!.close()

@@ -253,3 +253,5 @@ export {
 export type { UserRecord, UserRecordBody, UserRecordType } from './user/user-record.ts'
 export { UserDocument } from './user/user-document.ts'
 export type { SpacePrefs, UserDocumentContext, UserState } from './user/user-document.ts'
+export { EphemeralState, TYPING_TTL_MS } from './client/ephemeral-state.ts'
+export type { PresenceState } from './client/ephemeral-state.ts'

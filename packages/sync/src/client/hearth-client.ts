@@ -22,6 +22,7 @@ import {
   type AckFrame,
   type PushFrame,
 } from '../protocol/router-frames.ts'
+import { EPHEMERAL_TYPE, parseEphemeral } from '../protocol/ephemeral.ts'
 import type { StoreAdapter } from '../store/store-adapter.ts'
 import { UserDocument, type SpacePrefs, type UserState } from '../user/user-document.ts'
 import { ClientStore, MAX_SPACES, type SpaceEntry } from './client-store.ts'
@@ -114,6 +115,15 @@ export class HearthClient {
         ...options.router,
         onPush: (frame) => void this.#applyPush(frame),
         onAck: (frame) => this.#acknowledged(frame),
+        onFrame: (type, value) => {
+          if (type !== EPHEMERAL_TYPE) return
+          const parsed = parseEphemeral(value)
+          if (!parsed.ok) return
+          void this.#sessions
+            .get(parsed.frame.space)
+            ?.then((session) => session.receiveEphemeral(parsed.frame))
+            .catch(() => undefined)
+        },
       })
       this.#connection.onState((state) => {
         if (state !== 'online') return
@@ -237,6 +247,8 @@ export class HearthClient {
         key: this.key,
         outbox,
         push: (documentId, changes) => this.#push(documentId, changes),
+        sendEphemeral: (frame) =>
+          this.#connection?.sendFrame({ ...frame }, { addressed: false }) ?? false,
         ...(this.#capacity ? { messageDocumentCapacity: this.#capacity } : {}),
       })
       if (adopt) session.adopt(adopt)

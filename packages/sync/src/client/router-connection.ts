@@ -253,11 +253,20 @@ export class RouterConnection extends NetworkAdapter {
     this.#write(socket, message)
   }
 
-  /** Sends a frame of our own (a push, an ephemeral message). False when not connected. */
-  sendFrame(frame: Record<string, unknown>): boolean {
+  /**
+   * Sends a frame of our own: a push (addressed to the router like a Repo message) or an
+   * ephemeral message (`addressed: false`: it is signed as it stands and relayed as it is).
+   * False when not connected.
+   */
+  sendFrame(frame: Record<string, unknown>, options: { addressed?: boolean } = {}): boolean {
     const socket = this.#socket
     if (!socket || socket.readyState !== OPEN || !this.#remotePeerId) return false
-    this.#write(socket, { ...frame, senderId: this.peerId, targetId: this.#remotePeerId })
+    this.#write(
+      socket,
+      options.addressed === false
+        ? frame
+        : { ...frame, senderId: this.peerId, targetId: this.#remotePeerId },
+    )
     return true
   }
 

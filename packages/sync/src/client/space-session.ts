@@ -15,6 +15,13 @@ import type { EventBody, EventId, EventKind, Role, SpaceEvent, SpaceId } from '.
 import { signEvent } from '../events/sign.ts'
 import { compareOrd } from '../reducer/types.ts'
 import type { MessageView, SpaceState } from '../reducer/types.ts'
+import {
+  signEphemeral,
+  type EphemeralBody,
+  type EphemeralFrame,
+  type EphemeralKind,
+} from '../protocol/ephemeral.ts'
+import { EphemeralState, type PresenceState } from './ephemeral-state.ts'
 import type { Delivery, Outbox } from './outbox.ts'
 
 /** What a session needs from the client that owns it. */
@@ -26,6 +33,8 @@ export interface SessionContext {
   readonly outbox: Outbox
   /** Hands a change this device wrote to the router at once (the fast path); false if offline. */
   push(documentId: DocumentId, changes: Uint8Array[]): boolean
+  /** Sends a signed ephemeral frame through the router; false if offline. */
+  sendEphemeral(frame: EphemeralFrame): boolean
   /** Events per message document before the next one opens (tests lower it). */
   readonly messageDocumentCapacity?: number
 }
@@ -84,6 +93,7 @@ export class SpaceSession {
     this.#ctx = ctx
     this.#capacity = ctx.messageDocumentCapacity ?? MESSAGE_DOCUMENT_CAPACITY
     this.#feed = new SpaceEventFeed(spaceId)
+    this.ephemeral = new EphemeralState(ctx.did)
   }
 
   /** Opens the space document (from the device's store, or the router) and follows it. */
@@ -137,6 +147,50 @@ export class SpaceSession {
   /** The events of this space held on the device (verified at ingress). */
   event(id: EventId): SpaceEvent | undefined {
     return this.#feed.reducer.event(id)
+  }
+
+  // Passing messages: presence, typing, pokes, call signals ------------------------------
+
+  /** Who is here: presence and typing from members (verified), pokes and signals for me. */
+  readonly ephemeral: EphemeralState
+
+  /** A frame the router relayed for this space: counted only if it checks out (see EphemeralState). */
+  async receiveEphemeral(frame: EphemeralFrame): Promise<void> {
+    if (await this.ephemeral.receive(frame, this.state)) this.notify()
+  }
+
+  async #sendEphemeral<K extends EphemeralKind>(
+    kind: K,
+    body: EphemeralBody<K>,
+    to?: Did,
+  ): Promise<boolean> {
+    const frame = await signEphemeral(this.#ctx.key, {
+      space: this.spaceId,
+      kind,
+      body,
+      author: this.#ctx.did,
+      ...(to ? { to } : {}),
+    })
+    return this.#ctx.sendEphemeral(frame)
+  }
+
+  setPresence(state: PresenceState): Promise<boolean> {
+    return this.#sendEphemeral('presence', { state })
+  }
+
+  /** Tells the channel this member is typing (repeat every few seconds while it lasts). */
+  setTyping(channel: EventId, active: boolean): Promise<boolean> {
+    return this.#sendEphemeral('typing', { channel, active })
+  }
+
+  /** A poke reaches only `member`'s devices. */
+  poke(member: Did): Promise<boolean> {
+    return this.#sendEphemeral('poke', {}, member)
+  }
+
+  /** WebRTC call signalling (an SDP offer/answer or ICE candidate) for one member. */
+  signal(member: Did, call: string, payload: string): Promise<boolean> {
+    return this.#sendEphemeral('signal', { call, payload }, member)
   }
 
   // Writing --------------------------------------------------------------------------------
