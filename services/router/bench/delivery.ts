@@ -58,6 +58,9 @@ const BENCH_FRAME_LIMITS = {
   perSpacePerSecond: 1e9,
 }
 const now = (): number => performance.timeOrigin + performance.now()
+const progress = (line: string) => {
+  if (process.env.BENCH_PROGRESS) console.error(`[${new Date().toISOString()}] ${line}`)
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // ---------------------------------------------------------------- receivers (child process)
@@ -131,9 +134,9 @@ async function lightReceiver(
   let state = A.initSyncState()
   let router: string | undefined
   let queue = Promise.resolve()
-  let scheduled = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let lastSync = 0
   const syncNow = () => {
-    scheduled = false
     const [next, message] = A.generateSyncMessage(doc, state)
     state = next
     if (message && router)
@@ -183,11 +186,16 @@ async function lightReceiver(
           at,
         )
         doc = A.applyChanges(doc, changes)[0]
-        // Its heads, as a Repo sends them after a change (the router's confirmation of the push).
-        if (!scheduled) {
-          scheduled = true
-          setTimeout(syncNow, 0)
-        }
+        // Its heads, as a Repo sends them after a change (the router's confirmation of the
+        // push), at most every 100 ms as automerge-repo's DocSynchronizer does.
+        timer ??= setTimeout(
+          () => {
+            timer = undefined
+            lastSync = Date.now()
+            syncNow()
+          },
+          Math.max(0, lastSync + 100 - Date.now()),
+        )
       }
     })
   })
@@ -294,8 +302,10 @@ async function runReceivers(
   }
   process.send!({ ready: true })
   process.on('message', () => {
-    process.send!({ arrivals })
-    void Promise.all(closers.map((close) => close())).finally(() => process.exit(0))
+    // Exit only once the (large) message is out: an exit right after send() can drop it.
+    process.send!({ arrivals }, () => {
+      void Promise.all(closers.map((close) => close())).finally(() => process.exit(0))
+    })
   })
 }
 
@@ -498,7 +508,11 @@ if (process.argv[2] === '--child') {
       full ? 'full' : 'light',
       String(burst),
     ])
+    child.on('exit', (code, signal) =>
+      progress(`${system} ${receivers}: receivers exited ${code ?? signal}`),
+    )
     await new Promise((resolve) => child.once('message', resolve))
+    progress(`${system} ${receivers}: receivers ready`)
     await sleep(300) // let the receivers' first sync settle before timing starts
     const sent: number[] = []
     for (let i = 0; i < messages; i++) {
@@ -508,6 +522,7 @@ if (process.argv[2] === '--child') {
       await sleep(Math.max(0, intervalMs - (now() - start)))
     }
     await sleep(2000) // stragglers
+    progress(`${system} ${receivers}: latency phase done`)
     // Saturated throughput: the whole burst at once, until every receiver has all of it.
     let burstStart = NaN
     let burstComplete = false
@@ -533,7 +548,9 @@ if (process.argv[2] === '--child') {
       })
       child.send('done')
     })
+    progress(`${system} ${receivers}: burst ${burstComplete ? 'complete' : 'INCOMPLETE'}; closing`)
     for (const c of cleanup) await c()
+    progress(`${system} ${receivers}: closed`)
     const latencies = arrivals
       .filter(([i]) => i < BURST_BASE && sent[i] !== undefined)
       .map(([i, at]) => at - sent[i]!)
