@@ -73,6 +73,13 @@ describe('ingress checks envelope and signature; the reducer judges kinds and bo
     expect((await verifySpaceEventBytes(altered)).ok).toBe(false)
     const wrongKey = dagCbor.encode({ ...wire, e: { ...wire.e, key: other.keyId } })
     expect((await verifySpaceEventBytes(wrongKey)).ok).toBe(false)
+    // Bodies are plain data any replica can hold: no 2^64 integers, no deep nesting, a map.
+    let deep: unknown = 'x'
+    for (let i = 0; i < 20; i++) deep = { d: deep }
+    for (const body of [{ n: 2n ** 64n - 1n }, deep, 'text', [1, 2]]) {
+      const odd = await signRaw(key, { space, kind: 'poll.create', author: bobDid, parents, body })
+      expect((await verifySpaceEventBytes(odd.bytes)).ok).toBe(false)
+    }
     // The envelope stays strict: kind names, extra envelope fields, the genesis shape.
     const envelopes: Array<Record<string, unknown>> = [
       { ...wire.e, kind: 'Poll Create' },

@@ -179,6 +179,10 @@ export function parseEventEnvelope(input: unknown, expectedId?: string): ParseRe
   const wire = envelopeWireSchema.safeParse(decoded)
   if (!wire.success) return fail('schema', summarise(wire.error))
   const e = wire.data.e
+  // Whatever the kind, a body is plain data: every replica (and its checkpoint) must be able
+  // to hold any event it stores, and a 2^64 integer (a BigInt here) or a CID would not be.
+  if (!isPlainMap(e.body, 0))
+    return fail('schema', 'body: a map of plain data (no CIDs, integers within 2^53, depth <= 16)')
   const isGenesis = e.kind === 'genesis'
   if (isGenesis !== (e.space === null))
     return fail('genesis-shape', 'space is null for, and only for, genesis')
@@ -197,6 +201,26 @@ export function parseEventEnvelope(input: unknown, expectedId?: string): ParseRe
   if (expectedId !== undefined && expectedId !== id)
     return fail('id-mismatch', `expected ${expectedId.slice(0, 60)}, computed ${id}`)
   return { ok: true, event: { ...unsigned, id, sig: wire.data.s } as SpaceEvent }
+}
+
+const MAX_BODY_DEPTH = 16
+
+function isPlainMap(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  if (value instanceof Uint8Array) return false
+  const proto = Object.getPrototypeOf(value) as unknown
+  if (proto !== Object.prototype && proto !== null) return false
+  return Object.values(value).every((v) => isPlainValue(v, depth + 1))
+}
+
+function isPlainValue(value: unknown, depth: number): boolean {
+  if (depth > MAX_BODY_DEPTH) return false
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number')
+    return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value))
+  if (value instanceof Uint8Array) return true
+  if (Array.isArray(value)) return value.every((v) => isPlainValue(v, depth + 1))
+  return isPlainMap(value, depth)
 }
 
 /**

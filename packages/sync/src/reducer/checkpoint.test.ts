@@ -176,7 +176,13 @@ describe('reducer checkpoint', () => {
     const poll = raw(bob, 'poll.create', { question: 'lunch?' })
     const colourful = raw(bob, 'message', { text: 'hi', channel, colour: 'red' })
     const badBan = raw(alice, 'proposal', { action: 'ban' })
-    const extra = [poll, colourful, badBan]
+    // Body keys that collide with the checkpoint's own tags and with `__proto__`.
+    const tricky = raw(
+      bob,
+      'sticker',
+      JSON.parse('{"$M": 1, "$$x": {"$B": "zz"}, "__proto__": {"a": 1}, "n": [1.5, null]}'),
+    )
+    const extra = [poll, colourful, badBan, tricky]
     const parents = [...b.currentHeads(), ...extra.map((e) => e.id)].sort() as EventId[]
     const vote = b.make(bob!, 'reaction.add', { target: poll.id, emoji: '🥗' }, { parents })
     b.make(bob!, 'message', { text: 'after', channel }, { parents: [vote.id] })
@@ -217,6 +223,10 @@ describe('reducer checkpoint', () => {
         if (prng.chance(0.3)) void restored.state
       }
       expect(stateDigest(restored.state), `round ${round}`).toBe(digest)
+      const back = SpaceReducer.restore(encodeCheckpoint(restored.checkpoint()))
+      expect(back.event(tricky.id)?.body).toStrictEqual(tricky.body)
+      expect(Object.keys(back.event(tricky.id)!.body)).toEqual(['$M', '$$x', '__proto__', 'n'])
     }
+    expect(full.invalid.get(tricky.id)?.reason).toBe('unknown-kind')
   })
 })

@@ -108,7 +108,10 @@ export function checksum(bytes: Uint8Array): string {
 // The body is JSON, not DAG-CBOR: JSON.parse is several times faster on a 100k-event space, it
 // keeps a record's key order (which shows in the state's digest), and the body is hashed as
 // bytes anyway. Maps, Sets, bytes and undefined become {$M: [[k, v], ...]}, {$S: [...]},
-// {$B: hex} and {$U: 1}; record fields never start with '$'.
+// {$B: hex} and {$U: 1}. Record fields never start with '$'; keys of event bodies (any plain
+// data a peer signed) that start with '$', and `__proto__`, are escaped with one more '$'.
+
+const escapeKey = (k: string): string => (k.startsWith('$') || k === '__proto__' ? `$${k}` : k)
 
 export function toPlain(value: unknown): unknown {
   if (value === undefined) return { $U: 1 }
@@ -118,7 +121,7 @@ export function toPlain(value: unknown): unknown {
   if (value instanceof Set) return { $S: [...value].map(toPlain) }
   if (Array.isArray(value)) return value.map(toPlain)
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) out[k] = toPlain(v)
+  for (const [k, v] of Object.entries(value)) out[escapeKey(k)] = toPlain(v)
   return out
 }
 
@@ -153,7 +156,7 @@ export function fromPlain(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => fromPlain(v, depth + 1))
   const record = value as Record<string, unknown>
   const keys = Object.keys(record)
-  if (keys.length === 1 && keys[0]!.startsWith('$')) {
+  if (keys.length === 1 && isTag(keys[0]!)) {
     const tagged = record[keys[0]!]
     if (keys[0] === '$U' && tagged === 1) return undefined
     if (keys[0] === '$B' && typeof tagged === 'string' && /^(?:[0-9a-f]{2})*$/.test(tagged))
@@ -173,12 +176,27 @@ export function fromPlain(value: unknown, depth = 0): unknown {
   }
   const out: Record<string, unknown> = {}
   for (const k of keys) {
-    if (k.startsWith('$') || k === '__proto__')
-      throw new InvalidCheckpointError('bad record key in state')
-    out[k] = fromPlain(record[k], depth + 1)
+    let key = k
+    if (k.startsWith('$')) {
+      key = k.slice(1)
+      if (!key.startsWith('$') && key !== '__proto__')
+        throw new InvalidCheckpointError('bad record key in state')
+    } else if (k === '__proto__') throw new InvalidCheckpointError('bad record key in state')
+    const v = fromPlain(record[k], depth + 1)
+    // An own property even for `__proto__` (assignment would set the prototype).
+    if (key === '__proto__')
+      Object.defineProperty(out, key, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    else out[key] = v
   }
   return out
 }
+
+const isTag = (k: string): boolean => k === '$U' || k === '$B' || k === '$S' || k === '$M'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
