@@ -255,9 +255,10 @@ describe('two CLI users chat through the router', { timeout: 120_000 }, () => {
     } finally {
       router = await startOurRouter(port)
     }
-    // The next command that opens the space online sends what waited on bob's device.
-    const synced = lines((await hearth('bob', 'read', spaceId, '--json')).stdout)
-    expect(synced.at(-1)).toMatchObject({ text: 'written offline', delivery: 'stored' })
+    // `hearth sync` (or any command that opens the space online) sends what waited on bob's device.
+    const synced = await hearth('bob', 'sync', '--json')
+    expect(synced.stderr).toBe('')
+    expect(JSON.parse(synced.stdout)).toEqual({ spaceId, name: 'Book club', waiting: 0 })
     const alices = lines((await hearth('alice', 'read', 'Book', '--json')).stdout)
     expect(alices.at(-1)).toMatchObject({ text: 'written offline', handle: 'bob.test' })
   })

@@ -66,6 +66,10 @@ const HELP: Record<string, { usage: string; help: string }> = {
     usage: 'hearth read <space> [--channel <name-or-id>] [--limit N] [--json]',
     help: 'The latest messages (default 50), oldest first; works offline from local data.\n--json prints one object a line: id, author, handle, text, ts, edited, replyTo, delivery.',
   },
+  sync: {
+    usage: 'hearth sync [<space>]',
+    help: 'Brings the spaces this device follows (or one) up to date and sends what was written\noffline; prints, per space, how many of your messages are still unconfirmed.',
+  },
   tail: {
     usage: 'hearth tail <space> [--channel <name-or-id>] [--json]',
     help: 'Prints new messages as they arrive, until Ctrl-C.',
@@ -275,7 +279,7 @@ async function run(argv: string[]): Promise<number> {
         console.log(`sent ${result.id}; not waiting for the router to confirm it`)
       else
         console.log(
-          `saved on this device (${result.id}); it will be sent the next time hearth reaches the router`,
+          `saved on this device (${result.id}); it will be sent by \`hearth sync\` or the next command that reaches the router`,
         )
       return 0
     }
@@ -294,6 +298,17 @@ async function run(argv: string[]): Promise<number> {
         limit: (await targets()).parseLimit(values.limit, 50),
       })
       lines.forEach(await messagePrinter(values.json))
+      return 0
+    }
+    case 'sync': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } })
+      if (positionals.length > 1) throw new UsageError(`usage: ${help!.usage}`)
+      printLines(
+        await (await chat()).sync(ctx, { space: positionals[0] }),
+        values.json,
+        (s) =>
+          `${s.spaceId}  ${s.name}  ${s.waiting === 0 ? 'up to date' : `${s.waiting} unconfirmed`}`,
+      )
       return 0
     }
     case 'tail': {

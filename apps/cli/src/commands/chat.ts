@@ -142,7 +142,7 @@ async function stored(
 }
 
 const LATER =
-  'saved on this device; it will be sent the next time hearth reaches the router for this space'
+  'saved on this device; it will be sent by `hearth sync` or the next command that reaches the router for this space'
 
 // space ------------------------------------------------------------------------------------
 
@@ -265,6 +265,40 @@ export async function spaceMembers(ctx: Context, input: { space: string }): Prom
       role: m.role,
       status: m.status,
     }))
+  })
+}
+
+/**
+ * Brings the followed spaces (or one) up to date with the router and sends what waits on this
+ * device. Returns, per space, how many of this device's messages are still unconfirmed.
+ */
+export async function sync(
+  ctx: Context,
+  input: { space: string | undefined },
+): Promise<{ spaceId: SpaceId; name: string; waiting: number }[]> {
+  return withChat(ctx, {}, async (chat) => {
+    const ids =
+      input.space === undefined
+        ? chat.client.spaces().map((s) => s.spaceId)
+        : [findSpace(chat.client.spaces(), input.space)]
+    if (!(await chat.online())) throw new ChatError(`${chat.offlineReason}: nothing was sent`)
+    const results = []
+    for (const spaceId of ids) {
+      let session: SpaceSession
+      try {
+        ;({ session } = await openSpace(ctx, chat, spaceId, true))
+      } catch (error) {
+        // One space the router no longer shares does not stop the others.
+        if (!(error instanceof ChatError) || input.space !== undefined) throw error
+        ctx.note(error.message)
+        continue
+      }
+      let waiting = 0
+      for (const m of session.state.messages.values())
+        if (m.author === chat.did && session.delivery(m.id) !== 'stored') waiting++
+      results.push({ spaceId, name: spaceName(session), waiting })
+    }
+    return results
   })
 }
 
