@@ -285,6 +285,52 @@ describe('composing, reading and the keyboard', () => {
   })
 })
 
+describe('unread messages', () => {
+  it('says how many arrived since the last read, and jumps to the first of them', async () => {
+    const h = await openHarness(browser, web, 'basic')
+    try {
+      const { page, ids } = h
+      await goTo(page, ids.space!, ids.general!)
+      await page.locator(`article[data-id="${ids.mine}"]`).waitFor()
+      await goTo(page, ids.space!, ids.random!)
+      await page.getByTestId('container-title').filter({ hasText: 'random' }).waitFor()
+      // bob writes three messages in #general while alice reads #random.
+      const first = await page.evaluate(
+        ({ space, general }) => {
+          type Local = { as(a: unknown, k: string, b: unknown): string }
+          const harness = (
+            window as unknown as {
+              __harness: {
+                backend: { spacesById: Map<string, Local> }
+                actors: Record<string, unknown>
+              }
+            }
+          ).__harness
+          const s = harness.backend.spacesById.get(space)!
+          const bob = harness.actors.bob
+          const id = s.as(bob, 'message', { text: 'unread one', channel: general })
+          s.as(bob, 'message', { text: 'unread two', channel: general })
+          s.as(bob, 'message', { text: 'unread three', channel: general })
+          return id
+        },
+        { space: ids.space!, general: ids.general! },
+      )
+      const general = page.getByTestId('channel-list').getByRole('link', { name: /general/ })
+      await expect.poll(() => general.textContent()).toContain('3')
+      // The next channel with unread messages after #random, cyclically: #general.
+      await page.keyboard.press('Alt+Shift+ArrowDown')
+      await expect.poll(() => page.evaluate(() => location.hash)).toContain(ids.general!)
+      const bar = page.getByTestId('unread-bar')
+      await expect.poll(() => bar.textContent()).toContain('3 new since you last read')
+      await bar.getByRole('button', { name: 'Jump to first unread' }).click()
+      await page.locator(`article[data-id="${first}"]`).waitFor()
+      expect(await bar.count()).toBe(0)
+    } finally {
+      await h.close()
+    }
+  })
+})
+
 describe('accessibility (axe-core)', () => {
   for (const colorScheme of ['light', 'dark'] as const) {
     it(`finds no serious violation on the home, space and thread screens (${colorScheme})`, async () => {

@@ -20,7 +20,12 @@ const build: Record<string, () => Scenario> = {
 try {
   const scenario = (build[params.get('scenario') ?? 'basic'] ?? basicScenario)()
   Object.assign(window, {
-    __harness: { marker: MARKER, ids: scenario.ids, backend: scenario.backend },
+    __harness: {
+      marker: MARKER,
+      ids: scenario.ids,
+      backend: scenario.backend,
+      actors: scenario.actors ?? {},
+    },
   })
   const chat = new Chat(scenario.backend, {
     storage: null,

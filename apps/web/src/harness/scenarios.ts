@@ -9,6 +9,8 @@ import { LocalSpace } from '../lib/testing/local-space.ts'
 
 export interface Scenario {
   backend: LocalBackend
+  /** The people of the scenario, for tests that write as them. */
+  actors?: Record<string, TestActor>
   /** Named ids for the tests (spaces, channels, messages). */
   ids: Record<string, string>
 }
@@ -107,6 +109,7 @@ export function basicScenario(): Scenario {
   backend.add(club, 'Book club')
   return {
     backend,
+    actors: { alice, bob, carol },
     ids: {
       space: s.spaceId,
       general,
@@ -171,6 +174,7 @@ export function bigScenario(count = 100_000): Scenario {
   backend.add(s, 'Firehose')
   return {
     backend,
+    actors: { alice, bob },
     ids: {
       space: s.spaceId,
       firehose: s.firehose!,
