@@ -11,6 +11,7 @@ import { FileStoreAdapter } from '@hearth/sync/node'
 import { join } from 'node:path'
 import type { CliConfig } from './config.ts'
 import { loadDeviceKey } from './device.ts'
+import { activeDeviceKeys } from './network.ts'
 import { NotLoggedInError, readSession, resumeAgent } from './session.ts'
 
 /** Handle states that will not change without the network (or that the network answered). */
@@ -74,9 +75,23 @@ export class ChatClient {
         throw error
       }
     }
+    // Records in the user document (followed spaces) count from this user's other devices
+    // too, as the keyserver lists them; asked once per command, and only if such a record shows.
+    let devices: Promise<Set<string>> | undefined
+    let asking = 0
+    const trustKey = async (keyId: string): Promise<boolean> => {
+      asking++
+      try {
+        devices ??= activeDeviceKeys(config.keyserverUrl, stored.did, 2000)
+        return (await devices.catch(() => new Set<string>())).has(keyId)
+      } finally {
+        asking--
+      }
+    }
     const client = await HearthClient.open({
       did: stored.did,
       key,
+      trustKey,
       store: prefixedStore(files, 'client'),
       repoStorage: new StoreStorageAdapter(prefixedStore(files, 'repo')),
       instance: `cli-${process.pid}`,
@@ -84,7 +99,7 @@ export class ChatClient {
         ? {}
         : { router: { url: socketUrl, minRetryMs: 250, maxRetryMs: 2000, readyAfterMs: 3000 } }),
     })
-    await userSettled(client)
+    await userSettled(client, () => asking > 0)
     const chat = new ChatClient(client, { did: stored.did, handle: stored.handle, key }, config)
     ref.chat = chat
     client.connection.subscribe((state) => chat.#connectionState(state))
@@ -174,15 +189,20 @@ export class ChatClient {
 
 /**
  * The followed spaces come from the user document, read asynchronously after `open` resolves
- * (each record's key is checked first): commands that name a space wait for that reading to go
- * quiet, briefly, so `spaces()` is complete.
+ * (each record's key is checked first, other devices' keys with the keyserver): commands that
+ * name a space wait for that reading to go quiet, briefly, so `spaces()` is complete.
  */
-async function userSettled(client: HearthClient, quietMs = 100, maxMs = 3000): Promise<void> {
+async function userSettled(
+  client: HearthClient,
+  busy: () => boolean,
+  quietMs = 100,
+  maxMs = 3000,
+): Promise<void> {
   const start = Date.now()
   let last = Date.now()
   const stop = client.subscribeSpaces(() => (last = Date.now()))
   try {
-    while (Date.now() - last < quietMs && Date.now() - start < maxMs)
+    while ((busy() || Date.now() - last < quietMs) && Date.now() - start < maxMs)
       await new Promise((r) => setTimeout(r, 20))
   } finally {
     stop()

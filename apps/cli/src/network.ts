@@ -15,10 +15,11 @@ async function getJson<T>(
   schema: z.ZodType<T>,
   what: string,
   init?: RequestInit,
+  timeoutMs = 10_000,
 ): Promise<T> {
   let res: Response
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) })
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
   } catch (cause) {
     throw new NetworkError(`cannot reach the ${what} at ${url.origin}`, { cause })
   }
@@ -89,4 +90,22 @@ export async function registerDevice(
       body: JSON.stringify(body),
     },
   )
+}
+
+const deviceList = z.object({
+  devices: z
+    .array(z.object({ key: z.string().max(256), revokedAt: z.string().optional() }))
+    .max(1000),
+})
+
+/** The keys of `did`'s devices the keyserver serves as bound and not revoked. */
+export async function activeDeviceKeys(
+  keyserverUrl: string,
+  did: Did,
+  timeoutMs: number,
+): Promise<Set<string>> {
+  const url = new URL('/xrpc/app.hearth.keyserver.listDevices', keyserverUrl)
+  url.searchParams.set('did', did)
+  const { devices } = await getJson(url, deviceList, 'keyserver', undefined, timeoutMs)
+  return new Set(devices.filter((d) => !d.revokedAt).map((d) => d.key))
 }
