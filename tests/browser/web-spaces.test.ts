@@ -250,6 +250,40 @@ describe('spaces in the web app, through the router', () => {
     expect(await texts(alice.page)).toEqual(await texts(bob.page))
   })
 
+  it('alice’s second device gets its own key and the same spaces and read positions', async () => {
+    const second = await signIn('alice')
+    try {
+      const rail = second.page.getByTestId('spaces-rail').getByRole('link', { name: 'Garden club' })
+      await rail.waitFor({ timeout: 60_000 })
+      await rail.click()
+      await message(second.page, 'hi alice').waitFor({ timeout: 60_000 })
+      expect(await message(second.page, 'hi alice').getAttribute('data-badge')).toBe('verified')
+      // Everything alice read on her first device is read here too: no unread count.
+      const general = second.page.getByTestId('channel-list').getByRole('link', { name: /general/ })
+      await expect.poll(() => general.textContent()).not.toMatch(/\d/)
+      // Two devices bound to alice now, each with its own key.
+      const keys = await second.page.evaluate(async () => {
+        const open = indexedDB.open('hearth-device')
+        await new Promise((r) => (open.onsuccess = r))
+        const all = open.result.transaction('device-keys').objectStore('device-keys').getAll()
+        await new Promise((r) => (all.onsuccess = r))
+        return (all.result as { keyId: string }[]).map((e) => e.keyId)
+      })
+      const firstKeys = await alice.page.evaluate(async () => {
+        const open = indexedDB.open('hearth-device')
+        await new Promise((r) => (open.onsuccess = r))
+        const all = open.result.transaction('device-keys').objectStore('device-keys').getAll()
+        await new Promise((r) => (all.onsuccess = r))
+        return (all.result as { keyId: string }[]).map((e) => e.keyId)
+      })
+      expect(keys).toHaveLength(1)
+      expect(firstKeys).toHaveLength(1)
+      expect(keys[0]).not.toBe(firstKeys[0])
+    } finally {
+      await second.context.close()
+    }
+  })
+
   it('shows what the device has after a reload, at once and offline', async () => {
     const { page, context } = alice
     await context.setOffline(true)

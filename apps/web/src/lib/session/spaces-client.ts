@@ -39,6 +39,9 @@ export async function openSpacesClient(
     key: deps.key,
     store: prefixedStore(idb, 'hearth'),
     repoStorage: new StoreStorageAdapter(prefixedStore(idb, 'repo')),
+    // The user document counts records only from keys the user's account vouches for: the
+    // keyserver's active devices of this DID (this device's own key always counts).
+    trustKey: (keyId) => activeDeviceKeys(deps.config, deps.did).then((keys) => keys.has(keyId)),
     ...(routerUrl &&
       routerDid && {
         router: {
@@ -63,6 +66,37 @@ export async function openSpacesClient(
       idb.close()
     },
   }
+}
+
+const DEVICE_CACHE_MS = 60_000
+let deviceCache: { did: Did; at: number; keys: Promise<Set<string>> } | null = null
+
+/** The DID's devices the keyserver serves as active (cached a minute; none when unreachable). */
+export function activeDeviceKeys(config: AppConfig, did: Did): Promise<Set<string>> {
+  if (deviceCache && deviceCache.did === did && Date.now() - deviceCache.at < DEVICE_CACHE_MS)
+    return deviceCache.keys
+  const keys = xrpcQuery(
+    serviceFetchHandler(config.keyserverUrl),
+    'app.hearth.keyserver.listDevices',
+    {
+      did,
+    },
+  ).then(
+    (out) => {
+      const devices = (out as { devices?: unknown } | null)?.devices
+      const active = new Set<string>()
+      if (Array.isArray(devices))
+        for (const d of devices.slice(0, 100) as { key?: unknown; revokedAt?: unknown }[])
+          if (typeof d?.key === 'string' && !d.revokedAt) active.add(d.key)
+      return active
+    },
+    () => {
+      deviceCache = null
+      return new Set<string>()
+    },
+  )
+  deviceCache = { did, at: Date.now(), keys }
+  return keys
 }
 
 /** Handle → DID through the configured resolver (which checks the handle both ways). */

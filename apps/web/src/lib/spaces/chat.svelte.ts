@@ -39,7 +39,7 @@ export class Chat {
   ) {
     this.backend = backend
     this.did = backend.did
-    this.reads = new ReadMarkers(backend.did, options.storage)
+    this.reads = new ReadMarkers(backend.did, options.storage, backend.user ?? null)
     this.resolveHandle = options.resolveHandle ?? null
     this.spaces = [...backend.spaces()]
     this.connection = backend.connection.state

@@ -1,10 +1,12 @@
-// The last message read per channel or thread, on this device (the user document will
-// carry them across devices later). Kept in localStorage as a list of entries, loaded
-// into a Map: ids are validated, never used as plain-object keys.
+// The last message read per channel or thread. With the client's user document they are
+// the same on all of the user's devices (and seen by no one else); without it (tests, no
+// client) they stay in this browser's localStorage as a list of entries, loaded into a
+// Map: ids are validated, never used as plain-object keys.
 
-import { SvelteMap } from 'svelte/reactivity'
+import { createSubscriber, SvelteMap } from 'svelte/reactivity'
 import { isEventId } from './ids.ts'
 import type { EventId } from '@hearth/sync'
+import type { ReadPositions } from './space-source.ts'
 
 const PREFIX = 'hearth:read:'
 const MAX_ENTRIES = 5000
@@ -13,10 +15,18 @@ export class ReadMarkers {
   readonly #key: string
   readonly #marks = new SvelteMap<string, EventId>()
   readonly #storage: Storage | null
+  readonly #synced: ReadPositions | null
+  readonly #subscribe: () => void
 
-  constructor(owner: string, storage: Storage | null = globalThis.localStorage ?? null) {
+  constructor(
+    owner: string,
+    storage: Storage | null = globalThis.localStorage ?? null,
+    synced: ReadPositions | null = null,
+  ) {
     this.#key = PREFIX + owner
     this.#storage = storage
+    this.#synced = synced
+    this.#subscribe = createSubscriber((update) => synced?.subscribe(update))
     try {
       const raw: unknown = JSON.parse(storage?.getItem(this.#key) ?? '[]')
       if (Array.isArray(raw))
@@ -34,10 +44,19 @@ export class ReadMarkers {
   }
 
   lastRead(spaceId: EventId, containerId: EventId): EventId | null {
+    if (this.#synced) {
+      this.#subscribe()
+      return this.#synced.readPosition(spaceId, containerId) ?? null
+    }
     return this.#marks.get(`${spaceId}/${containerId}`) ?? null
   }
 
   markRead(spaceId: EventId, containerId: EventId, messageId: EventId): void {
+    if (this.#synced) {
+      // A signed record in the user document; a failure (storage) only costs the marker.
+      this.#synced.markRead(spaceId, containerId, messageId).catch(() => undefined)
+      return
+    }
     const key = `${spaceId}/${containerId}`
     if (this.#marks.get(key) === messageId) return
     this.#marks.delete(key)

@@ -36,9 +36,18 @@ export interface SpaceSource {
   setProfile(profile: EventBody<'space.profile'>): Promise<EventId>
 }
 
+/** Read positions synced across the user's devices (HearthClient's user document). */
+export interface ReadPositions {
+  readPosition(space: SpaceId, container: EventId): EventId | undefined
+  markRead(space: SpaceId, container: EventId, event: EventId): Promise<void>
+  subscribe(listener: () => void): () => void
+}
+
 /** The signed-in device's client, as the UI uses it. `HearthClient` satisfies it. */
 export interface SpacesBackend {
   readonly did: Did
+  /** Where read positions live on all of the user's devices; absent: this browser only. */
+  readonly user?: ReadPositions
   readonly connection: {
     readonly state: 'offline' | 'connecting' | 'online'
     subscribe(listener: (state: 'offline' | 'connecting' | 'online') => void): () => void
