@@ -51,8 +51,11 @@ export interface FrameLimits {
 export const DEFAULT_FRAME_LIMITS: FrameLimits = {
   perDidBurst: 1000,
   perDidPerSecond: 200,
-  perSpaceBurst: 5000,
-  perSpacePerSecond: 1000,
+  // Every online member's client answers each pushed change with its heads (the fast path's
+  // confirmation): 50 members at 10 messages/s already make ~500-1,000 frames/s. The per-DID
+  // bucket stops one abuser; this one bounds a whole space, so it leaves room for a busy one.
+  perSpaceBurst: 20_000,
+  perSpacePerSecond: 5000,
   bytesPerUnit: 16 * 1024,
   maxWaitMs: 10_000,
   maxKeys: 100_000,

@@ -253,6 +253,8 @@ export class HearthClient {
       })
       if (adopt) session.adopt(adopt)
       else await session.open()
+      // Opened after the connection came up: what a previous run left unsent goes now.
+      this.#pushOutbox(outbox)
       session.subscribe((state) => {
         const name = state.profile.name ?? this.#genesisName(session)
         const known = this.user.state.follows.get(spaceId)
@@ -300,16 +302,20 @@ export class HearthClient {
 
   /** After a reconnect: push again what the router has not acknowledged (it acks known ones). */
   #pushOutboxes(): void {
-    for (const outbox of this.#outboxes.values())
-      for (const [documentId, hashes] of outbox.unacknowledged()) {
-        const handle = this.#repo.handles[documentId] as DocHandle<unknown> | undefined
-        if (!handle?.isReady()) continue
-        const backend = A.getBackend(handle.doc())
-        const changes = hashes
-          .map((hash) => backend.getChangeByHash(hash))
-          .filter((c): c is A.Change => c !== null && c !== undefined)
-        if (changes.length > 0) this.#push(documentId, changes)
-      }
+    for (const outbox of this.#outboxes.values()) this.#pushOutbox(outbox)
+  }
+
+  #pushOutbox(outbox: Outbox): void {
+    if (this.#connection?.state !== 'online') return
+    for (const [documentId, hashes] of outbox.unacknowledged()) {
+      const handle = this.#repo.handles[documentId] as DocHandle<unknown> | undefined
+      if (!handle?.isReady()) continue
+      const backend = A.getBackend(handle.doc())
+      const changes = hashes
+        .map((hash) => backend.getChangeByHash(hash))
+        .filter((c): c is A.Change => c !== null && c !== undefined)
+      if (changes.length > 0) this.#push(documentId, changes)
+    }
   }
 
   /**

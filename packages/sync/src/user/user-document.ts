@@ -95,17 +95,19 @@ export class UserDocument {
       // Storage answers at once; a document only the router has follows when it arrives.
       allowableStates: ['ready', 'unavailable', 'requesting'],
     })
-    this.#adopt(handle)
+    // What the device holds is read (and its keys checked) before `open` resolves, so the
+    // spaces list is complete from the first look.
+    await this.#adopt(handle)
   }
 
-  #adopt(handle: DocHandle<unknown>): void {
-    if (this.#handle === handle) return
+  #adopt(handle: DocHandle<unknown>): Promise<void> {
+    if (this.#handle === handle) return Promise.resolve()
     this.#stop?.()
     this.#handle = handle
     const onChange = ({ doc }: { doc: unknown }) => void this.#read(doc)
     handle.on('change', onChange)
     this.#stop = () => handle.off('change', onChange)
-    if (handle.isReady()) void this.#read(handle.doc())
+    return handle.isReady() ? this.#read(handle.doc()) : Promise.resolve()
   }
 
   get state(): UserState {
@@ -233,7 +235,7 @@ export class UserDocument {
         // new signed document, merged with any other device's when they meet.
         const saved = await createSignedDocument(this.#ctx.key, [bytes])
         ;[change] = A.getAllChanges(A.load(saved)) as [Uint8Array]
-        this.#adopt(
+        await this.#adopt(
           await importVerified(this.#ctx.repo, this.#ctx.validator, this.documentId, saved),
         )
       }
