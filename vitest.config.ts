@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config'
 
 // Three projects: `unit` (pure logic and in-process services, beside the code),
 // `integration` (real devnet, real sockets) and `browser` (Playwright driving Debian's Chromium).
+// `expect.poll` waits for what a page or a process shows; its 1 s default is a speed goal in
+// disguise that fails on a loaded machine (seen: sign-in under load average 10).
+const POLL = { timeout: 15_000 }
+
 export default defineConfig({
   test: {
     projects: [
@@ -26,6 +30,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
+          expect: { poll: POLL },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -35,6 +40,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],
+          expect: { poll: POLL },
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
