@@ -171,6 +171,27 @@ describe('two users through the router', () => {
     expect(bobSpace.state.messages.get(hello!.id)?.edited).toBe(true)
   })
 
+  it('threads and gardening: a thread is made, written in, renamed; a message is moved into it', async () => {
+    const [hello, reply] = aliceSpace.timeline(channel)
+    const thread = await aliceSpace.createThread(channel, 'About hello', hello!.id)
+    await until(bobSpace, (s) => s.containers.get(thread)?.name === 'About hello')
+    await bobSpace.send(thread, 'in the thread')
+    await until(aliceSpace, () => texts(aliceSpace, thread).includes('in the thread'))
+    await aliceSpace.move([reply!.id], thread)
+    await aliceSpace.renameThread(thread, 'Hello, continued')
+    await until(
+      bobSpace,
+      (s) =>
+        s.containers.get(thread)?.name === 'Hello, continued' &&
+        texts(bobSpace, thread).length === 2,
+    )
+    expect(bobSpace.state.messages.get(reply!.id)?.movedTo).toBe(thread)
+    expect(texts(bobSpace, channel)).not.toContain('Hi alice')
+    // Moved back so the rest of this conversation reads as before.
+    await aliceSpace.move([reply!.id], channel)
+    await until(bobSpace, () => texts(bobSpace, channel).includes('Hi alice'))
+  })
+
   it('typing and presence reach the other member; a poke reaches only its target', async () => {
     const aliceDid = devnet.accounts.alice.did
     const bobDid = devnet.accounts.bob.did

@@ -233,6 +233,36 @@ export class SpaceSession {
     return this.write('thread.create', root ? { channel, title, root } : { channel, title })
   }
 
+  renameThread(thread: EventId, title: string): Promise<EventId> {
+    return this.write('thread.rename', { thread, title })
+  }
+
+  archiveThread(thread: EventId, archived: boolean): Promise<EventId> {
+    return this.write('thread.archive', { thread, archived })
+  }
+
+  createPage(title: string, text: string, channel?: EventId): Promise<EventId> {
+    return this.write('page.create', channel ? { title, text, channel } : { title, text })
+  }
+
+  renamePage(page: EventId, title: string): Promise<EventId> {
+    return this.write('page.rename', { page, title })
+  }
+
+  archivePage(page: EventId, archived: boolean): Promise<EventId> {
+    return this.write('page.archive', { page, archived })
+  }
+
+  /** Message gardening: moves messages (at most MAX_MOVE_MESSAGES) into a channel, thread or page. */
+  move(messages: EventId[], to: EventId): Promise<EventId> {
+    return this.write('move', { messages, to })
+  }
+
+  /** This member's name and avatar in this space. */
+  setMemberProfile(profile: EventBody<'member.profile'>): Promise<EventId> {
+    return this.write('member.profile', profile)
+  }
+
   invite(invitee: Did, keys?: string[]): Promise<EventId> {
     return this.write('invite', keys && keys.length > 0 ? { invitee, keys } : { invitee })
   }
