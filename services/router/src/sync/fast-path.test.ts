@@ -1,8 +1,9 @@
 import * as A from '@automerge/automerge'
 import { cbor } from '@automerge/automerge-repo'
 import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
+import { PUSH_TYPE } from '@hearth/sync'
 import { describe, expect, it } from 'vitest'
-import { encodePushFrames, FastPath, PUSH_TYPE, type FastPathHost } from './fast-path.ts'
+import { encodePushFrames, FastPath, type FastPathHost } from './fast-path.ts'
 
 const DOC = '2Ry3QFfbgyCYUWGjZdwDGtEuzdQj' as DocumentId
 const ROUTER = 'router#1' as PeerId

@@ -1,7 +1,7 @@
 import * as A from '@automerge/automerge'
 import { cbor } from '@automerge/automerge-repo'
 import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
-import { changesInBlob } from '@hearth/sync'
+import { changesInBlob, PUSH_TYPE } from '@hearth/sync'
 
 /**
  * The router's fast path and its bargain with Automerge sync (docs/architecture.md, "The fast
@@ -26,11 +26,8 @@ import { changesInBlob } from '@hearth/sync'
  * bookkeeping is per session: a reconnect starts from the ordinary sync exchange.
  */
 
-/** Our own frame type: validated changes pushed at once to the other subscribers. */
-export const PUSH_TYPE = 'hearth-changes'
-
-/** More new changes in one message (a first sync's whole document) are left to Automerge sync. */
-export const MAX_PUSH_CHANGES = 64
+// The pushed-changes frame and its cap are protocol, defined once in @hearth/sync: more new
+// changes in one message (a first sync's whole document) are left to Automerge sync.
 
 /**
  * Pushed changes remembered per document with a subscriber (hash → deps), to recognise echoes

@@ -3,6 +3,7 @@ import * as A from '@automerge/automerge'
 import type { DocHandle, DocumentId, PeerId, Repo } from '@automerge/automerge-repo'
 import type { Did } from '@hearth/identity'
 import {
+  ACK_TYPE,
   base64urlDecode,
   ChangeRejectedError,
   changesInBlob,
@@ -10,11 +11,15 @@ import {
   createValidatedRepo,
   MalformedChunkError,
   MAX_BANNED_PEERS,
+  MAX_PUSH_CHANGES,
   parseBucketKey,
   parseSignedEvent,
   spaceDocumentId,
   splitChunks,
+  PUSH_TYPE,
+  type AckFrame,
   type PeerRejection,
+  type PushFrame,
   type SpaceEvent,
   type SpaceId,
 } from '@hearth/sync'
@@ -26,42 +31,14 @@ import { openRouterStorage } from '../storage/router-storage.ts'
 import type { SqliteStorageAdapter } from '../storage/sqlite-adapter.ts'
 import type { EphemeralLimits } from './ephemeral-relay.ts'
 import { AuthenticatedSocketAdapter, type GateOutcome, type SessionInfo } from './socket-adapter.ts'
-import { FastPath, MAX_PUSH_CHANGES, PUSH_TYPE, type FastPathOptions } from './fast-path.ts'
+import { FastPath, type FastPathOptions } from './fast-path.ts'
 import { SpaceDirectory } from './space-directory.ts'
 import { CLIENT_PUSH_TYPE, type DocFrame, type PushInFrame, type UnavailableFrame } from './wire.ts'
 
-/** Our own frame type: the router holds these changes durably (see README, "Sync"). */
-export const ACK_TYPE = 'hearth-ack'
-
-/**
- * `{ type: 'hearth-ack', senderId, targetId, documentId, changes }`: every change hash in
- * `changes` came from `targetId` in one sync message, is applied to the router's document
- * and written to disk (`repo.flush` resolved). Stock clients drop unknown types.
- */
-export interface AckFrame {
-  type: typeof ACK_TYPE
-  senderId: PeerId
-  targetId: PeerId
-  documentId: DocumentId
-  changes: string[]
-}
-
-export { MAX_PUSH_CHANGES, PUSH_TYPE }
-
-/**
- * `{ type: 'hearth-changes', senderId, targetId, documentId, changes }`: changes (Automerge
- * change bytes, in the order applied) that the router validated and applied, pushed to every
- * other live session syncing that document that may read it. A Hearth client validates them
- * like a sync message before applying; stock clients drop the frame and get the same changes
- * through Automerge sync, which stays the anti-entropy path.
- */
-export interface PushFrame {
-  type: typeof PUSH_TYPE
-  senderId: PeerId
-  targetId: PeerId
-  documentId: DocumentId
-  changes: Uint8Array[]
-}
+// Our own frames (the acknowledgement, the pushed changes): one definition, in @hearth/sync,
+// which clients parse with. Re-exported for the router's tests and tools.
+export { ACK_TYPE, MAX_PUSH_CHANGES, PUSH_TYPE }
+export type { AckFrame, PushFrame }
 
 interface PushCandidate {
   hash: string

@@ -3,7 +3,9 @@ import type { DocumentId, PeerId } from '@automerge/automerge-repo'
 import {
   EPHEMERAL_TYPE,
   MAX_EPHEMERAL_FRAME_BYTES,
+  MAX_PUSH_CHANGES,
   parseEphemeral,
+  PUSH_TYPE,
   type EphemeralFrame,
 } from '@hearth/sync'
 import { z } from 'zod'
@@ -50,9 +52,9 @@ const unavailableFrame = z.object({
 })
 
 /** Our own fast path, client to router: signed changes pushed without an Automerge sync round. */
-export const CLIENT_PUSH_TYPE = 'hearth-changes'
+export const CLIENT_PUSH_TYPE = PUSH_TYPE
 /** Changes in one pushed frame, at most. */
-export const MAX_CLIENT_PUSH_CHANGES = 64
+export const MAX_CLIENT_PUSH_CHANGES = MAX_PUSH_CHANGES
 
 const pushFrame = z.object({
   type: z.literal(CLIENT_PUSH_TYPE),
