@@ -76,7 +76,7 @@ export class SpaceSession {
   #writeQueue: Promise<unknown> = Promise.resolve()
   #notifyQueued = false
   #version = 0
-  readonly #timelines = new Map<EventId, { version: number; messages: MessageView[] }>()
+  #timelines: { version: number; byContainer: Map<EventId, MessageView[]> } | undefined
   #closed = false
   readonly #capacity: number
   /** Documents of this space looked up in the Repo (to ask again after a refusal). */
@@ -126,18 +126,29 @@ export class SpaceSession {
   }
 
   /** The messages shown in a channel, thread or page, in canonical order (oldest first). */
-  timeline(containerId: EventId): MessageView[] {
-    const cached = this.#timelines.get(containerId)
-    if (cached && cached.version === this.#version) return cached.messages
+  timeline(containerId: EventId): readonly MessageView[] {
+    return this.timelines().get(containerId) ?? []
+  }
+
+  /**
+   * Every container's timeline, built in one pass over the messages and kept until the next
+   * change: a UI asking for each channel's (unread counts) costs one pass, not one per channel.
+   */
+  timelines(): ReadonlyMap<EventId, readonly MessageView[]> {
+    if (this.#timelines?.version === this.#version) return this.#timelines.byContainer
     const reducer = this.#feed.reducer
-    const messages: MessageView[] = []
+    const byContainer = new Map<EventId, MessageView[]>()
     for (const message of this.state.messages.values()) {
       const home = message.movedTo ?? message.thread ?? message.channel
-      if (home === containerId) messages.push(message)
+      if (home === null) continue
+      let list = byContainer.get(home)
+      if (!list) byContainer.set(home, (list = []))
+      list.push(message)
     }
-    messages.sort((a, b) => compareOrd(reducer.ord(a.id)!, reducer.ord(b.id)!))
-    this.#timelines.set(containerId, { version: this.#version, messages })
-    return messages
+    for (const list of byContainer.values())
+      list.sort((a, b) => compareOrd(reducer.ord(a.id)!, reducer.ord(b.id)!))
+    this.#timelines = { version: this.#version, byContainer }
+    return byContainer
   }
 
   delivery(eventId: EventId): Delivery {
