@@ -2,9 +2,10 @@
 // real WebSockets on an ephemeral port. The sync endpoint here is a test echo: what is under
 // test is who gets a socket at all, and that limits hold without hurting anyone else.
 import { startDevnet, type Devnet } from '@hearth/devnet'
-import { LXM_CREATE_TICKET, startRouter, type RunningRouter, type SyncPeer } from '@hearth/router'
+import { startRouter, type RunningRouter, type SyncPeer } from '@hearth/router'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { buyTicket } from './support/router-peers.ts'
 
 let devnet: Devnet
 let router: RunningRouter
@@ -32,18 +33,11 @@ afterAll(async () => {
   await devnet?.close()
 })
 
-async function ticketFor(name: 'alice' | 'bob'): Promise<{ ticket: string; url: string }> {
-  const agent = await devnet.login(devnet.accounts[name])
-  const { data } = await agent.com.atproto.server.getServiceAuth({
-    aud: router.identity.audience,
-    lxm: LXM_CREATE_TICKET,
+function ticketFor(name: 'alice' | 'bob'): Promise<{ ticket: string; url: string }> {
+  return buyTicket(devnet, devnet.accounts[name], {
+    url: router.url,
+    audience: router.identity.audience,
   })
-  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${data.token}` },
-  })
-  expect(res.status).toBe(200)
-  return (await res.json()) as { ticket: string; url: string }
 }
 
 type Outcome = { open: WebSocket } | { refused: number }

@@ -4,47 +4,46 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as A from '@automerge/automerge'
-import { cbor, Repo } from '@automerge/automerge-repo'
-import type { DocumentId, PeerId } from '@automerge/automerge-repo'
-import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
+import type { PeerId, Repo } from '@automerge/automerge-repo'
 import { startDevnet, type Devnet, type DevnetAccount } from '@hearth/devnet'
-import { generateDeviceKey, signCanonical, type DeviceKey, type Did } from '@hearth/identity'
+import { generateDeviceKey, signCanonical, type Did } from '@hearth/identity'
 import {
-  ACK_TYPE,
   createLogger,
   createSyncEndpoint,
-  LXM_CREATE_TICKET,
   peerIdFor,
   startRouter,
   type HearthSyncEndpoint,
   type RunningRouter,
 } from '@hearth/router'
 import {
-  ChangeValidator,
-  createSignedDocument,
-  encodeSignedEvent,
   EPHEMERAL_DOMAIN,
   EPHEMERAL_TYPE,
   ephemeralSigningFields,
-  importVerified,
   MAX_SIGNAL_PAYLOAD_BYTES,
   SignedWriter,
   signEphemeral,
-  signEvent,
-  spaceDocumentId,
-  ValidatingNetworkAdapter,
-  verifySpaceEventBytes,
+  type ChangeValidator,
   type EphemeralDraft,
   type EphemeralFrame,
   type EphemeralKind,
   type EventId,
   type SpaceEvent,
-  type SpaceId,
-  type SpaceMode,
 } from '@hearth/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
+import {
+  ackFor,
+  buyTicket,
+  createSpace,
+  joinRaw,
+  openClient,
+  rawPeer,
+  ticketUrl,
+  writeEvent,
+  type FrameLog,
+  type Space,
+  type SpaceAuthor,
+} from './support/router-peers.ts'
 
 type Name = 'alice' | 'bob' | 'carol' | 'dave' | 'eve'
 
@@ -83,69 +82,28 @@ afterAll(async () => {
 })
 
 async function ticketFor(name: Name): Promise<string> {
-  const agent = await devnet.login(accounts[name])
-  const { data } = await agent.com.atproto.server.getServiceAuth({
-    aud: router.identity.audience,
-    lxm: LXM_CREATE_TICKET,
+  const bought = await buyTicket(devnet, accounts[name], {
+    url: router.url,
+    audience: router.identity.audience,
   })
-  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${data.token}` },
-  })
-  expect(res.status).toBe(200)
-  const body = (await res.json()) as { ticket: string; url: string }
-  tickets.push(body.ticket)
-  return `${body.url}?ticket=${encodeURIComponent(body.ticket)}`
-}
-
-type Frame = Record<string, unknown> & { type: string }
-
-class FrameLog {
-  readonly frames: Frame[] = []
-  readonly #waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = []
-
-  push(frame: Frame): void {
-    this.frames.push(frame)
-    for (const waiter of [...this.#waiters])
-      if (waiter.match(frame)) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        waiter.resolve(frame)
-      }
-  }
-
-  next(match: (f: Frame) => boolean): Promise<Frame> {
-    const seen = this.frames.find(match)
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve) => this.#waiters.push({ match, resolve }))
-  }
+  tickets.push(bought.ticket)
+  return ticketUrl(bought)
 }
 
 /** A validated Hearth client (writes its space events through the router). */
-interface Client {
+interface Client extends SpaceAuthor {
   name: Name
-  did: Did
-  key: DeviceKey
-  repo: Repo
   validator: ChangeValidator
-  frames: FrameLog
 }
 
 async function client(name: Name): Promise<Client> {
   const did = accounts[name].did
-  const adapter = new WebSocketClientAdapter(await ticketFor(name), 600_000)
-  const validator = new ChangeValidator({ verifyEvent: verifySpaceEventBytes })
-  const repo = new Repo({
-    peerId: peerIdFor(did, 'repo'),
-    network: [new ValidatingNetworkAdapter(adapter, validator)],
-    sharePolicy: async () => true,
-  })
-  validator.attach(repo)
-  repos.push(repo)
-  await adapter.whenReady()
-  const frames = new FrameLog()
-  adapter.socket!.addEventListener('message', (event) => {
-    frames.push(cbor.decode(new Uint8Array(event.data as ArrayBuffer)))
-  })
+  const { repo, validator, frames } = await openClient(
+    await ticketFor(name),
+    peerIdFor(did, 'repo'),
+    true,
+    (r) => repos.push(r),
+  )
   return { name, did, key: (await generateDeviceKey()).key, repo, validator, frames }
 }
 
@@ -162,77 +120,20 @@ interface Device {
 }
 
 async function device(name: Name, suffix: string): Promise<Device> {
-  const ws = new WebSocket(await ticketFor(name))
-  sockets.push(ws)
-  const frames = new FrameLog()
-  let open = true
-  const closed = new Promise<number>((resolve) =>
-    ws.once('close', (code) => {
-      open = false
-      resolve(code)
-    }),
-  )
-  ws.on('message', (data) => frames.push(cbor.decode(data as Buffer)))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
+  const peer = await rawPeer(await ticketFor(name), (ws) => sockets.push(ws))
   const peerId = peerIdFor(accounts[name].did, suffix)
-  ws.send(
-    cbor.encode({
-      type: 'join',
-      senderId: peerId,
-      peerMetadata: {},
-      supportedProtocolVersions: ['1'],
-    }),
-  )
-  expect((await frames.next((f) => f.type === 'peer' || f.type === 'error')).type).toBe('peer')
+  expect((await joinRaw(peer, peerId)).type).toBe('peer')
   return {
     name: `${name}#${suffix}`,
     did: accounts[name].did,
     peerId,
-    frames,
-    closed,
-    isOpen: () => open,
-    send: (frame) => ws.send(cbor.encode(frame)),
+    frames: peer.frames,
+    closed: peer.closed,
+    isOpen: peer.isOpen,
+    send: peer.send,
     ephemeral: () =>
-      frames.frames.filter((f) => f.type === EPHEMERAL_TYPE) as unknown as EphemeralFrame[],
+      peer.frames.frames.filter((f) => f.type === EPHEMERAL_TYPE) as unknown as EphemeralFrame[],
   }
-}
-
-interface Space {
-  id: SpaceId
-  documentId: DocumentId
-  genesis: SpaceEvent
-  writer: SignedWriter
-}
-
-function ackFor(c: Client, documentId: DocumentId, hash: string): Promise<Frame> {
-  return c.frames.next(
-    (f) =>
-      f.type === ACK_TYPE &&
-      f.documentId === documentId &&
-      Array.isArray(f.changes) &&
-      f.changes.includes(hash),
-  )
-}
-
-async function createSpace(owner: Client, mode: SpaceMode, name: string): Promise<Space> {
-  const genesis = await signEvent(owner.key, {
-    space: null,
-    kind: 'genesis',
-    author: owner.did,
-    parents: [],
-    body: { mode, name, nonce: crypto.randomUUID() },
-  })
-  const documentId = spaceDocumentId(genesis.id)
-  const bytes = await createSignedDocument(owner.key, [encodeSignedEvent(genesis)])
-  const handle = await importVerified(owner.repo, owner.validator, documentId, bytes)
-  const writer = new SignedWriter(handle, owner.key, {
-    onWrite: (accepted) => owner.validator.noteLocalWrite(documentId, accepted),
-  })
-  await ackFor(owner, documentId, A.getHeads(handle.doc())[0]!)
-  return { id: genesis.id as SpaceId, documentId, genesis, writer }
 }
 
 async function write(
@@ -243,14 +144,7 @@ async function write(
   body: Record<string, unknown>,
   parents: EventId[],
 ): Promise<SpaceEvent> {
-  const event = await signEvent(author.key, {
-    space: space.id,
-    kind,
-    author: author.did,
-    parents,
-    body: body as never,
-  })
-  const hash = await writer.append([encodeSignedEvent(event)])
+  const { event, hash } = await writeEvent(author, writer, space, kind, body, parents)
   await ackFor(author, space.documentId, hash)
   return event
 }

@@ -14,13 +14,10 @@ import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websoc
 import { asDid, generateDeviceKey, type DeviceKey, type Did } from '@hearth/identity'
 import { createSyncEndpoint, PUSH_TYPE, type HearthSyncEndpoint } from '@hearth/router'
 import {
-  base64urlDecode,
   createSignedDocument,
   createValidatedRepo,
   encodeSignedEvent,
   importVerified,
-  parseBucketKey,
-  parseSignedEvent,
   SignedWriter,
   signEvent,
   spaceDocumentId,
@@ -30,6 +27,7 @@ import {
 } from '@hearth/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
+import { eventsIn, until, type Frame } from './support/router-peers.ts'
 
 let dir: string
 let endpoint: HearthSyncEndpoint
@@ -66,8 +64,6 @@ afterAll(async () => {
 function didFor(name: string): Did {
   return asDid(`did:plc:${name.padEnd(24, 'x').slice(0, 24)}`)
 }
-
-type Frame = Record<string, unknown> & { type: string }
 
 interface Client {
   did: Did
@@ -141,32 +137,6 @@ async function applyPush(c: Client, frame: Frame): Promise<void> {
   }
   handle.update((doc) => A.applyChanges(doc, changes)[0])
   for (const change of changes) c.pushed.add(A.decodeChange(change).hash)
-}
-
-function eventsIn(doc: unknown): SpaceEvent[] {
-  const out: SpaceEvent[] = []
-  const root = doc as Record<string, unknown>
-  for (const key of Object.keys(root)) {
-    if (!parseBucketKey(key)) continue
-    for (const entry of root[key] as unknown[]) {
-      const parsed = parseSignedEvent(base64urlDecode(String(entry))!)
-      if (parsed.ok) out.push(parsed.event)
-    }
-  }
-  return out
-}
-
-function until<T>(handle: DocHandle<T>, predicate: (doc: A.Doc<T>) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (handle.isReady() && predicate(handle.doc())) {
-        handle.off('change', check)
-        resolve()
-      }
-    }
-    handle.on('change', check)
-    check()
-  })
 }
 
 /** Polls a condition on the endpoint's state (no event to await for it). */

@@ -11,26 +11,20 @@ import { fileURLToPath } from 'node:url'
 import * as A from '@automerge/automerge'
 import { cbor, Repo } from '@automerge/automerge-repo'
 import type { DocumentId } from '@automerge/automerge-repo'
-import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { startDevnet, type Devnet } from '@hearth/devnet'
 import { generateDeviceKey } from '@hearth/identity'
-import { ACK_TYPE, LXM_CREATE_TICKET, openRouterStorage, peerIdFor } from '@hearth/router'
+import { ACK_TYPE, openRouterStorage, peerIdFor } from '@hearth/router'
 import {
-  base64urlDecode,
-  ChangeValidator,
   createSignedDocument,
   encodeSignedEvent,
   importVerified,
-  parseBucketKey,
-  parseSignedEvent,
   SignedWriter,
   signEvent,
   spaceDocumentId,
-  ValidatingNetworkAdapter,
-  verifySpaceEventBytes,
   type EventId,
 } from '@hearth/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buyTicket, eventIds, openClient, ticketUrl } from './support/router-peers.ts'
 
 const main = fileURLToPath(new URL('../../services/router/src/main.ts', import.meta.url))
 
@@ -84,47 +78,18 @@ function startChild(): Promise<Running> {
   })
 }
 
-async function ticketUrl(router: Running): Promise<string> {
-  const agent = await devnet.login(devnet.accounts.alice)
-  const { data } = await agent.com.atproto.server.getServiceAuth({
-    aud: `${router.did}#hearth_router`,
-    lxm: LXM_CREATE_TICKET,
-  })
-  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${data.token}` },
-  })
-  expect(res.status).toBe(200)
-  const body = (await res.json()) as { ticket: string; url: string }
-  return `${body.url}?ticket=${encodeURIComponent(body.ticket)}`
-}
-
-function eventIds(doc: unknown): Set<string> {
-  const out = new Set<string>()
-  const root = doc as Record<string, unknown>
-  for (const key of Object.keys(root)) {
-    if (!parseBucketKey(key)) continue
-    for (const entry of root[key] as unknown[]) {
-      const parsed = parseSignedEvent(base64urlDecode(String(entry))!)
-      if (parsed.ok) out.add(parsed.event.id)
-    }
-  }
-  return out
-}
-
 describe('graceful shutdown', () => {
   it('SIGTERM during a burst of writes: exits 0, logs its stop, every acknowledged change is on disk', async () => {
     const router = await startChild()
     const did = devnet.accounts.alice.did
-    const adapter = new WebSocketClientAdapter(await ticketUrl(router), 600_000)
-    const validator = new ChangeValidator({ verifyEvent: verifySpaceEventBytes })
-    repo = new Repo({
-      peerId: peerIdFor(did, 'writer'),
-      network: [new ValidatingNetworkAdapter(adapter, validator)],
-      sharePolicy: async () => true,
+    const ticket = await buyTicket(devnet, devnet.accounts.alice, {
+      url: router.url,
+      audience: `${router.did}#hearth_router`,
     })
-    validator.attach(repo)
-    await adapter.whenReady()
+    const opened = await openClient(ticketUrl(ticket), peerIdFor(did, 'writer'), true, (r) => {
+      repo = r
+    })
+    const { adapter, validator } = opened
     const acked = new Set<string>()
     let onAck = (): void => undefined
     adapter.socket!.addEventListener('message', (event) => {
@@ -154,7 +119,7 @@ describe('graceful shutdown', () => {
     })
     const documentId: DocumentId = spaceDocumentId(genesis.id)
     const handle = await importVerified(
-      repo,
+      opened.repo,
       validator,
       documentId,
       await createSignedDocument(key, [encodeSignedEvent(genesis)]),

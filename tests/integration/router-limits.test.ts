@@ -9,11 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as A from '@automerge/automerge'
-import { cbor, Repo } from '@automerge/automerge-repo'
-import type { DocHandle, DocumentId, PeerId } from '@automerge/automerge-repo'
-import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
+import { cbor } from '@automerge/automerge-repo'
+import type { DocHandle, PeerId, Repo } from '@automerge/automerge-repo'
 import { startDevnet, type Devnet } from '@hearth/devnet'
-import { generateDeviceKey, type DeviceKey, type Did } from '@hearth/identity'
+import { generateDeviceKey, type Did } from '@hearth/identity'
 import {
   ACK_TYPE,
   CLOSE_TRY_LATER,
@@ -27,24 +26,24 @@ import {
   type RunningRouter,
 } from '@hearth/router'
 import {
-  base64urlDecode,
-  ChangeValidator,
-  createSignedDocument,
   encodeSignedEvent,
-  importVerified,
-  parseBucketKey,
-  parseSignedEvent,
-  SignedWriter,
   signEvent,
   spaceDocumentId,
-  ValidatingNetworkAdapter,
-  verifySpaceEventBytes,
+  type ChangeValidator,
   type EventId,
-  type SpaceEvent,
-  type SpaceId,
 } from '@hearth/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import {
+  buyTicket,
+  createSpace,
+  eventIds,
+  openClient,
+  ticketUrl,
+  until,
+  type Space,
+  type SpaceAuthor,
+} from './support/router-peers.ts'
 
 const ATTEMPTS = 1000
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -87,25 +86,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-async function ticketUrl(name: 'alice' | 'bob'): Promise<string> {
-  const agent = await devnet.login(devnet.accounts[name])
-  const { data } = await agent.com.atproto.server.getServiceAuth({
-    aud: router.identity.audience,
-    lxm: LXM_CREATE_TICKET,
-  })
-  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${data.token}` },
-  })
-  expect(res.status).toBe(200)
-  const body = (await res.json()) as { ticket: string; url: string }
-  return `${body.url}?ticket=${encodeURIComponent(body.ticket)}`
-}
-
-interface Member {
-  did: Did
-  key: DeviceKey
-  repo: Repo
+interface Member extends SpaceAuthor {
   validator: ChangeValidator
   acks: Set<string>
   ackWaiters: Map<string, () => void>
@@ -113,21 +94,22 @@ interface Member {
 
 async function member(name: 'alice' | 'bob'): Promise<Member> {
   const did = devnet.accounts[name].did
-  const adapter = new WebSocketClientAdapter(await ticketUrl(name), 600_000)
-  const validator = new ChangeValidator({ verifyEvent: verifySpaceEventBytes })
-  const repo = new Repo({
-    peerId: peerIdFor(did, 'member'),
-    network: [new ValidatingNetworkAdapter(adapter, validator)],
-    sharePolicy: async () => true,
+  const ticket = await buyTicket(devnet, devnet.accounts[name], {
+    url: router.url,
+    audience: router.identity.audience,
   })
-  validator.attach(repo)
-  repos.push(repo)
-  await adapter.whenReady()
+  const { repo, validator, adapter, frames } = await openClient(
+    ticketUrl(ticket),
+    peerIdFor(did, 'member'),
+    true,
+    (r) => repos.push(r),
+  )
   const m: Member = {
     did,
     key: (await generateDeviceKey()).key,
     repo,
     validator,
+    frames,
     acks: new Set(),
     ackWaiters: new Map(),
   }
@@ -148,32 +130,6 @@ async function member(name: 'alice' | 'bob'): Promise<Member> {
 function acked(m: Member, hash: string): Promise<void> {
   if (m.acks.has(hash)) return Promise.resolve()
   return new Promise((resolve) => m.ackWaiters.set(hash, resolve))
-}
-
-function eventIds(doc: unknown): Set<string> {
-  const out = new Set<string>()
-  const root = doc as Record<string, unknown>
-  for (const key of Object.keys(root)) {
-    if (!parseBucketKey(key)) continue
-    for (const entry of root[key] as unknown[]) {
-      const parsed = parseSignedEvent(base64urlDecode(String(entry))!)
-      if (parsed.ok) out.add(parsed.event.id)
-    }
-  }
-  return out
-}
-
-function until<T>(handle: DocHandle<T>, predicate: (doc: A.Doc<T>) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (handle.isReady() && predicate(handle.doc())) {
-        handle.off('change', check)
-        resolve()
-      }
-    }
-    handle.on('change', check)
-    check()
-  })
 }
 
 type Attempt = { open: WebSocket } | { refused: number; reason: string } | { failed: string }
@@ -234,7 +190,7 @@ async function rejections(reason: string): Promise<number> {
 describe('S11: connection floods', () => {
   let alice: Member
   let bob: Member
-  let space: { id: SpaceId; documentId: DocumentId; genesis: SpaceEvent; writer: SignedWriter }
+  let space: Space
   let bobView: DocHandle<unknown>
   let last: EventId
 
@@ -256,27 +212,9 @@ describe('S11: connection floods', () => {
   beforeAll(async () => {
     alice = await member('alice')
     bob = await member('bob')
-    const genesis = await signEvent(alice.key, {
-      space: null,
-      kind: 'genesis',
-      author: alice.did,
-      parents: [],
-      body: { mode: 'PUBLIC', name: 'Busy square', nonce: crypto.randomUUID() },
-    })
-    const documentId = spaceDocumentId(genesis.id)
-    const handle = await importVerified(
-      alice.repo,
-      alice.validator,
-      documentId,
-      await createSignedDocument(alice.key, [encodeSignedEvent(genesis)]),
-    )
-    await acked(alice, A.getHeads(handle.doc())[0]!)
-    const writer = new SignedWriter(handle, alice.key, {
-      onWrite: (accepted) => alice.validator.noteLocalWrite(documentId, accepted),
-    })
-    space = { id: genesis.id as SpaceId, documentId, genesis, writer }
-    last = genesis.id
-    bobView = await bob.repo.find(documentId)
+    space = await createSpace(alice, 'PUBLIC', 'Busy square')
+    last = space.genesis.id
+    bobView = await bob.repo.find(space.documentId)
     await aliceToBob('before')
   })
 

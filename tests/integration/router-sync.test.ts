@@ -5,44 +5,48 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as A from '@automerge/automerge'
-import { cbor, Repo } from '@automerge/automerge-repo'
-import type { DocHandle, DocumentId, PeerId } from '@automerge/automerge-repo'
-import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
+import { cbor } from '@automerge/automerge-repo'
+import type { DocumentId, PeerId } from '@automerge/automerge-repo'
 import { startDevnet, type Devnet } from '@hearth/devnet'
-import { generateDeviceKey, type DeviceKey, type Did } from '@hearth/identity'
+import { generateDeviceKey, type Did } from '@hearth/identity'
 import {
   ACK_TYPE,
   createSyncEndpoint,
   PUSH_TYPE,
-  LXM_CREATE_TICKET,
   peerIdFor,
   startRouter,
   type HearthSyncEndpoint,
   type RunningRouter,
 } from '@hearth/router'
 import {
-  base64urlDecode,
   buildSignedChange,
-  ChangeValidator,
   createSignedDocument,
   encodeSignedEvent,
   entriesOf,
   importVerified,
   messageDocumentId,
-  parseBucketKey,
-  parseSignedEvent,
   SignedWriter,
   signEvent,
   spaceDocumentId,
-  ValidatingNetworkAdapter,
-  verifySpaceEventBytes,
-  type EventId,
-  type SpaceEvent,
-  type SpaceId,
-  type SpaceMode,
 } from '@hearth/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
+import {
+  ackFor,
+  buyTicket,
+  createSpace,
+  eventsIn,
+  openClient,
+  rawPeer as openRawPeer,
+  joinRaw,
+  ticketUrl,
+  until,
+  writeEvent,
+  type Frame,
+  type RawPeer,
+  type Space,
+  type SpaceAuthor,
+} from './support/router-peers.ts'
 
 type Name = 'alice' | 'bob' | 'carol'
 
@@ -76,51 +80,15 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-async function ticketFor(name: Name): Promise<string> {
-  const agent = await devnet.login(devnet.accounts[name])
-  const { data } = await agent.com.atproto.server.getServiceAuth({
-    aud: router.identity.audience,
-    lxm: LXM_CREATE_TICKET,
-  })
-  const res = await fetch(`${router.url}/xrpc/${LXM_CREATE_TICKET}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${data.token}` },
-  })
-  expect(res.status).toBe(200)
-  const body = (await res.json()) as { ticket: string; url: string }
-  return `${body.url}?ticket=${encodeURIComponent(body.ticket)}`
+function ticketFor(name: Name): Promise<string> {
+  return buyTicket(devnet, devnet.accounts[name], {
+    url: router.url,
+    audience: router.identity.audience,
+  }).then(ticketUrl)
 }
 
-type Frame = Record<string, unknown> & { type: string }
-
-/** Collects decoded frames and resolves waiters on the first one that matches. */
-class FrameLog {
-  readonly frames: Frame[] = []
-  readonly #waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = []
-
-  push(frame: Frame): void {
-    this.frames.push(frame)
-    for (const waiter of [...this.#waiters])
-      if (waiter.match(frame)) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        waiter.resolve(frame)
-      }
-  }
-
-  next(match: (f: Frame) => boolean): Promise<Frame> {
-    const seen = this.frames.find(match)
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve) => this.#waiters.push({ match, resolve }))
-  }
-}
-
-interface StockClient {
-  did: Did
+interface StockClient extends SpaceAuthor {
   peerId: PeerId
-  repo: Repo
-  key: DeviceKey
-  validator: ChangeValidator | undefined
-  frames: FrameLog
   socket(): WebSocket
   shutdown(): Promise<void>
 }
@@ -132,21 +100,11 @@ interface StockClient {
 async function stockClient(name: Name, validated: boolean, suffix = 'tab1'): Promise<StockClient> {
   const did = devnet.accounts[name].did
   const peerId = peerIdFor(did, suffix)
-  const adapter = new WebSocketClientAdapter(await ticketFor(name), 600_000)
-  const validator = validated
-    ? new ChangeValidator({ verifyEvent: verifySpaceEventBytes })
-    : undefined
-  const repo = new Repo({
+  const { repo, validator, adapter, frames } = await openClient(
+    await ticketFor(name),
     peerId,
-    network: [validator ? new ValidatingNetworkAdapter(adapter, validator) : adapter],
-    sharePolicy: async () => true,
-  })
-  validator?.attach(repo)
-  await adapter.whenReady()
-  const frames = new FrameLog()
-  adapter.socket!.addEventListener('message', (event) => {
-    frames.push(cbor.decode(new Uint8Array(event.data as ArrayBuffer)))
-  })
+    validated,
+  )
   const client = {
     did,
     peerId,
@@ -161,111 +119,8 @@ async function stockClient(name: Name, validated: boolean, suffix = 'tab1'): Pro
   return client
 }
 
-/** A raw socket speaking the protocol by hand (what an attacker runs). */
-interface RawPeer {
-  ws: WebSocket
-  frames: FrameLog
-  closed: Promise<number>
-  send(frame: object): void
-}
-
 async function rawPeer(name: Name): Promise<RawPeer> {
-  const ws = new WebSocket(await ticketFor(name))
-  const frames = new FrameLog()
-  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
-  ws.on('message', (data) => frames.push(cbor.decode(data as Buffer)))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  return { ws, frames, closed, send: (frame) => ws.send(cbor.encode(frame)) }
-}
-
-async function joinRaw(peer: RawPeer, peerId: string): Promise<Frame> {
-  peer.send({ type: 'join', senderId: peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] })
-  return peer.frames.next((f) => f.type === 'peer' || f.type === 'error')
-}
-
-function eventsIn(doc: unknown): SpaceEvent[] {
-  const out: SpaceEvent[] = []
-  const root = doc as Record<string, unknown>
-  for (const key of Object.keys(root)) {
-    if (!parseBucketKey(key)) continue
-    for (const entry of root[key] as unknown[]) {
-      const parsed = parseSignedEvent(base64urlDecode(String(entry))!)
-      if (parsed.ok) out.push(parsed.event)
-    }
-  }
-  return out
-}
-
-function until<T>(handle: DocHandle<T>, predicate: (doc: A.Doc<T>) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (handle.isReady() && predicate(handle.doc())) {
-        handle.off('change', check)
-        resolve()
-      }
-    }
-    handle.on('change', check)
-    check()
-  })
-}
-
-function ackFor(client: StockClient, documentId: DocumentId, hash: string): Promise<Frame> {
-  return client.frames.next(
-    (f) =>
-      f.type === ACK_TYPE &&
-      f.documentId === documentId &&
-      Array.isArray(f.changes) &&
-      f.changes.includes(hash),
-  )
-}
-
-interface Space {
-  id: SpaceId
-  documentId: DocumentId
-  genesis: SpaceEvent
-  writer: SignedWriter
-  handle: DocHandle<unknown>
-}
-
-/** The honest path: a signed genesis document imported through the validator, pushed to the router. */
-async function createSpace(owner: StockClient, mode: SpaceMode, name: string): Promise<Space> {
-  const genesis = await signEvent(owner.key, {
-    space: null,
-    kind: 'genesis',
-    author: owner.did,
-    parents: [],
-    body: { mode, name, nonce: crypto.randomUUID() },
-  })
-  const documentId = spaceDocumentId(genesis.id)
-  const bytes = await createSignedDocument(owner.key, [encodeSignedEvent(genesis)])
-  const handle = await importVerified(owner.repo, owner.validator!, documentId, bytes)
-  const writer = new SignedWriter(handle, owner.key, {
-    onWrite: (accepted) => owner.validator!.noteLocalWrite(documentId, accepted),
-  })
-  await ackFor(owner, documentId, A.getHeads(handle.doc())[0]!)
-  return { id: genesis.id as SpaceId, documentId, genesis, writer, handle }
-}
-
-async function write(
-  author: StockClient,
-  writer: SignedWriter,
-  space: Space,
-  kind: 'channel.create' | 'join' | 'invite' | 'proposal',
-  body: Record<string, unknown>,
-  parents: EventId[],
-): Promise<{ event: SpaceEvent; hash: string }> {
-  const event = await signEvent(author.key, {
-    space: space.id,
-    kind,
-    author: author.did,
-    parents,
-    body: body as never,
-  })
-  const hash = await writer.append([encodeSignedEvent(event)])
-  return { event, hash }
+  return openRawPeer(await ticketFor(name))
 }
 
 describe('router sync', () => {
@@ -282,9 +137,14 @@ describe('router sync', () => {
     const seen = await bob.repo.find(town.documentId)
     expect(eventsIn(seen.doc()).map((e) => e.kind)).toEqual(['genesis'])
 
-    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'general' }, [
-      town.genesis.id,
-    ])
+    const channel = await writeEvent(
+      alice,
+      town.writer,
+      town,
+      'channel.create',
+      { name: 'general' },
+      [town.genesis.id],
+    )
     const ack = await ackFor(alice, town.documentId, channel.hash)
     expect(ack).toMatchObject({ senderId: endpoint.peerId, targetId: alice.peerId })
     await until(seen, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
@@ -293,7 +153,7 @@ describe('router sync', () => {
   it('fast path: a validated change is pushed at once to the other subscribers', async () => {
     const reader = await stockClient('carol', true, 'fast')
     const handle = await reader.repo.find(town.documentId)
-    const write1 = await write(alice, town.writer, town, 'channel.create', { name: 'fast' }, [
+    const write1 = await writeEvent(alice, town.writer, town, 'channel.create', { name: 'fast' }, [
       town.genesis.id,
     ])
     const frame = await reader.frames.next(
@@ -318,7 +178,7 @@ describe('router sync', () => {
   })
 
   it('message documents: registered by channel.create, created by a member, read by others', async () => {
-    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'chat' }, [
+    const channel = await writeEvent(alice, town.writer, town, 'channel.create', { name: 'chat' }, [
       town.genesis.id,
     ])
     await ackFor(alice, town.documentId, channel.hash)
@@ -516,7 +376,7 @@ describe('router sync', () => {
     bobHandle.broadcast({ poke: 'alice', typing: true })
     // A barrier behind the broadcast on the same socket: bob's join reaches alice through the router.
     const bobWriter = new SignedWriter(bobHandle, bob.key)
-    const joined = await write(bob, bobWriter, town, 'join', {}, [town.genesis.id])
+    const joined = await writeEvent(bob, bobWriter, town, 'join', {}, [town.genesis.id])
     await until(aliceHandle, (doc) => eventsIn(doc).some((e) => e.id === joined.event.id))
     expect(heard).toEqual([])
   })
@@ -534,9 +394,14 @@ describe('router sync', () => {
     expect(await squatter.closed).toBe(1008)
 
     // alice's session is intact: a new write is acknowledged and reaches bob.
-    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'after-s4' }, [
-      town.genesis.id,
-    ])
+    const channel = await writeEvent(
+      alice,
+      town.writer,
+      town,
+      'channel.create',
+      { name: 'after-s4' },
+      [town.genesis.id],
+    )
     await ackFor(alice, town.documentId, channel.hash)
     const bobHandle = await bob.repo.find(town.documentId)
     await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
@@ -593,9 +458,14 @@ describe('router sync', () => {
     // The garbage changes were refused by the validator, as every peer would.
     expect(rejections.at(-1)).toMatchObject({ did: devnet.accounts.carol.did, kind: 'invalid' })
     // Everyone else is served.
-    const channel = await write(alice, town.writer, town, 'channel.create', { name: 'after-s10' }, [
-      town.genesis.id,
-    ])
+    const channel = await writeEvent(
+      alice,
+      town.writer,
+      town,
+      'channel.create',
+      { name: 'after-s10' },
+      [town.genesis.id],
+    )
     await ackFor(alice, town.documentId, channel.hash)
     const bobHandle = await bob.repo.find(town.documentId)
     await until(bobHandle, (doc) => eventsIn(doc).some((e) => e.id === channel.event.id))
@@ -604,7 +474,7 @@ describe('router sync', () => {
 
   it('S8: a banned member stops syncing the space at once and cannot re-subscribe', async () => {
     const guild = await createSpace(alice, 'INVITES_ONLY', 'Guild')
-    const invite = await write(alice, guild.writer, guild, 'invite', { invitee: bob.did }, [
+    const invite = await writeEvent(alice, guild.writer, guild, 'invite', { invitee: bob.did }, [
       guild.genesis.id,
     ])
     await ackFor(alice, guild.documentId, invite.hash)
@@ -615,12 +485,12 @@ describe('router sync', () => {
     const bobWriter = new SignedWriter(handle, member.key, {
       onWrite: (accepted) => member.validator!.noteLocalWrite(guild.documentId, accepted),
     })
-    const joined = await write(member, bobWriter, guild, 'join', {}, [invite.event.id])
+    const joined = await writeEvent(member, bobWriter, guild, 'join', {}, [invite.event.id])
     await ackFor(member, guild.documentId, joined.hash)
     const synchronizer = () => endpoint.repo.synchronizer.docSynchronizers[guild.documentId]
     await expect.poll(() => synchronizer()?.hasPeer(member.peerId)).toBe(true)
 
-    const ban = await write(
+    const ban = await writeEvent(
       alice,
       guild.writer,
       guild,
@@ -635,9 +505,14 @@ describe('router sync', () => {
 
     // alice writes after the ban: bob's device gets no push. A round trip on bob's socket after
     // alice's acknowledgement is the barrier (the router pushes before it acknowledges).
-    const after = await write(alice, guild.writer, guild, 'channel.create', { name: 'secret' }, [
-      ban.event.id,
-    ])
+    const after = await writeEvent(
+      alice,
+      guild.writer,
+      guild,
+      'channel.create',
+      { name: 'secret' },
+      [ban.event.id],
+    )
     await ackFor(alice, guild.documentId, after.hash)
     const probe = spaceDocumentId('c'.repeat(52))
     member.socket().send(
