@@ -61,6 +61,8 @@ function firstChange(documentBytes: Uint8Array): { bytes: Uint8Array; hash: stri
  */
 export class SpaceSession {
   readonly spaceId: SpaceId
+  /** Who is here: presence and typing from members (verified), pokes and signals for me. */
+  readonly ephemeral: EphemeralState
   readonly #ctx: SessionContext
   readonly #feed: SpaceEventFeed
   readonly #writers = new Map<DocumentId, SignedWriter>()
@@ -161,9 +163,6 @@ export class SpaceSession {
   }
 
   // Passing messages: presence, typing, pokes, call signals ------------------------------
-
-  /** Who is here: presence and typing from members (verified), pokes and signals for me. */
-  readonly ephemeral: EphemeralState
 
   /** A frame the router relayed for this space: counted only if it checks out (see EphemeralState). */
   async receiveEphemeral(frame: EphemeralFrame): Promise<void> {
