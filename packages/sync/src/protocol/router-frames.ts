@@ -19,10 +19,37 @@ export const MAX_PUSH_CHANGES = 64
 export const MAX_ROUTER_FRAME_BYTES = MAX_SYNC_MESSAGE_BYTES + 64 * 1024
 
 const peerId = z.string().min(1).max(600)
-const documentId = z
+/** An automerge-repo document id, as both sides of the wire check it. */
+export const documentIdSchema = z
   .string()
   .max(64)
   .refine((value) => isValidDocumentId(value), 'not a document id')
+const documentId = documentIdSchema
+
+/**
+ * Decodes one CBOR frame of the sync protocol and returns its `type` with a parser for the
+ * schema that type calls for; both failures go through `fail` (each side has its error class).
+ */
+export function decodeFrame(
+  bytes: Uint8Array,
+  fail: (reason: string) => Error,
+): { type: unknown; parse: <T>(schema: z.ZodType<T>) => T } {
+  let decoded: unknown
+  try {
+    decoded = cbor.decode(bytes)
+  } catch {
+    throw fail('undecodable CBOR')
+  }
+  const type = (decoded as { type?: unknown } | null)?.type
+  return {
+    type,
+    parse<T>(schema: z.ZodType<T>): T {
+      const result = schema.safeParse(decoded)
+      if (!result.success) throw fail(`${String(type)}: ${result.error.issues[0]?.message}`)
+      return result.data
+    },
+  }
+}
 const bytes = z.instanceof(Uint8Array)
 const changeHash = z.string().regex(/^[0-9a-f]{64}$/)
 
@@ -115,19 +142,7 @@ export function parseRouterFrame(data: Uint8Array): RouterFrame {
   if (data.byteLength === 0) throw new MalformedRouterFrameError('empty frame')
   if (data.byteLength > MAX_ROUTER_FRAME_BYTES)
     throw new MalformedRouterFrameError(`frame of ${data.byteLength} bytes`)
-  let decoded: unknown
-  try {
-    decoded = cbor.decode(data)
-  } catch {
-    throw new MalformedRouterFrameError('undecodable CBOR')
-  }
-  const type = (decoded as { type?: unknown } | null)?.type
-  const parse = <T>(schema: z.ZodType<T>): T => {
-    const result = schema.safeParse(decoded)
-    if (!result.success)
-      throw new MalformedRouterFrameError(`${String(type)}: ${result.error.issues[0]?.message}`)
-    return result.data
-  }
+  const { type, parse } = decodeFrame(data, (reason) => new MalformedRouterFrameError(reason))
   switch (type) {
     case 'peer':
       return { kind: 'peer', frame: parse(peerFrame) as PeerFrame }
@@ -145,7 +160,7 @@ export function parseRouterFrame(data: Uint8Array): RouterFrame {
     default:
       if (typeof type !== 'string' || type.length > 64)
         throw new MalformedRouterFrameError('no frame type')
-      return { kind: 'other', type, value: decoded }
+      return { kind: 'other', type, value: parse(z.unknown()) }
   }
 }
 

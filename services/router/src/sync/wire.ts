@@ -1,6 +1,8 @@
-import { cbor, isValidDocumentId } from '@automerge/automerge-repo'
+import { cbor } from '@automerge/automerge-repo'
 import type { DocumentId, PeerId } from '@automerge/automerge-repo'
 import {
+  decodeFrame,
+  documentIdSchema,
   EPHEMERAL_TYPE,
   MAX_EPHEMERAL_FRAME_BYTES,
   MAX_PUSH_CHANGES,
@@ -18,10 +20,7 @@ import { MAX_PEER_ID_CHARS } from './peer-id.ts'
  */
 
 const peerId = z.string().min(1).max(MAX_PEER_ID_CHARS)
-const documentId = z
-  .string()
-  .max(64)
-  .refine((value) => isValidDocumentId(value), 'not a document id')
+const documentId = documentIdSchema
 const bytes = z.instanceof(Uint8Array)
 
 const joinFrame = z.object({
@@ -118,20 +117,8 @@ function toBytes(data: unknown): Uint8Array {
 /** Decodes one WebSocket frame from a client. Throws MalformedFrameError. */
 export function parseClientFrame(data: unknown, isBinary: boolean): ClientFrame {
   if (!isBinary) throw new MalformedFrameError('text frame')
-  let decoded: unknown
   const bytes = toBytes(data)
-  try {
-    decoded = cbor.decode(bytes)
-  } catch {
-    throw new MalformedFrameError('undecodable CBOR')
-  }
-  const type = (decoded as { type?: unknown } | null)?.type
-  const parse = <T>(schema: z.ZodType<T>): T => {
-    const result = schema.safeParse(decoded)
-    if (!result.success)
-      throw new MalformedFrameError(`${String(type)}: ${result.error.issues[0]?.message}`)
-    return result.data
-  }
+  const { type, parse } = decodeFrame(bytes, (reason) => new MalformedFrameError(reason))
   switch (type) {
     case 'join':
       return { kind: 'join', frame: parse(joinFrame) }
@@ -147,7 +134,7 @@ export function parseClientFrame(data: unknown, isBinary: boolean): ClientFrame 
       // (signature, membership, replay) in the relay.
       if (bytes.byteLength > MAX_EPHEMERAL_FRAME_BYTES)
         throw new MalformedFrameError(`${EPHEMERAL_TYPE}: frame too large`)
-      const result = parseEphemeral(decoded)
+      const result = parseEphemeral(parse(z.unknown()))
       if (!result.ok) throw new MalformedFrameError(`${EPHEMERAL_TYPE}: ${result.error.reason}`)
       return { kind: 'ephemeral', frame: result.frame }
     }
